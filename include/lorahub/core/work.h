@@ -1,0 +1,66 @@
+#pragma once
+// The units of work that cross ranks: what the coordinator asks of a worker and what comes back.
+// Plain values only (no tensors), serialised to bytes by serialize()/deserialize_*().
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lorahub::core {
+
+enum class WorkKind : std::int32_t {
+  kFitness = 1,   ///< losses of k coefficient vectors for one run's few-shot objective
+  kEvaluate = 2,  ///< greedy answers for a shard of one run's test set under one composition (or none)
+  kFineTune = 3,  ///< train a LoRA on the run's examples, then answer its whole test set
+};
+
+/// A named float32 array (row-major), e.g. a composed LoRA factor.
+struct NamedArray {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  std::vector<float> data;
+};
+
+struct WorkItem {
+  std::int64_t run = -1;  ///< index into the job's run list (every rank expands the same job)
+  std::int64_t seq = 0;   ///< coordinator's id for this item within the run
+  WorkKind kind = WorkKind::kFitness;
+  std::vector<std::vector<double>> weights;  ///< fitness: k candidates; evaluate: none (base) or one
+  std::int64_t begin = 0;                    ///< evaluate: test examples [begin, end)
+  std::int64_t end = 0;
+  bool want_composition = false;             ///< evaluate: also return the composed factors
+};
+
+struct WorkResult {
+  std::int64_t run = -1;
+  std::int64_t seq = 0;
+  WorkKind kind = WorkKind::kFitness;
+  bool ok = true;
+  std::string error;                     ///< why it failed (names the run/task)
+  std::vector<double> losses;            ///< fitness: one objective value per candidate
+  std::vector<std::string> predictions;  ///< evaluate / fine-tune: one answer per test example
+  std::vector<NamedArray> arrays;        ///< composed or trained LoRA factors, PEFT key names
+  std::vector<double> values;            ///< method-specific numbers (e.g. fine-tuning losses)
+  double seconds = 0;                    ///< worker compute time
+};
+
+/// Hands out work and takes results; implemented by the job driver, run by dist (serially or over MPI).
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  /// The next item to run, or nullopt when nothing is ready right now (results are pending) or all is done.
+  virtual std::optional<WorkItem> next() = 0;
+  /// A finished item's result (in any order).
+  virtual void complete(const WorkResult& result) = 0;
+  /// True when every run has finished and been recorded.
+  virtual bool done() const = 0;
+};
+
+std::string serialize(const WorkItem& item);
+std::string serialize(const WorkResult& result);
+/// Throw core::Error on truncated or malformed bytes.
+WorkItem deserialize_item(std::string_view bytes);
+WorkResult deserialize_result(std::string_view bytes);
+
+}  // namespace lorahub::core

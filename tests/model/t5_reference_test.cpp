@@ -1,0 +1,204 @@
+// The T5 engine against Hugging Face transformers' outputs (tests/data/t5-reference).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "lorahub/core/error.h"
+#include "lorahub/model/checkpoint.h"
+#include "lorahub/model/t5.h"
+
+#include <nlohmann/json.hpp>
+
+namespace lm = lorahub::model;
+
+namespace {
+
+const std::string kRef = std::string(LORAHUB_TEST_DATA) + "/t5-reference";
+
+::testing::AssertionResult close(const torch::Tensor& actual, const torch::Tensor& expected, double atol,
+                                 double rtol, const std::string& what) {
+  if (actual.sizes() != expected.sizes()) {
+    return ::testing::AssertionFailure() << what << ": shape " << actual.sizes() << " vs " << expected.sizes();
+  }
+  auto a = actual.to(torch::kDouble);
+  auto e = expected.to(torch::kDouble);
+  auto excess = ((a - e).abs() - (atol + rtol * e.abs())).max().item<double>();
+  if (excess > 0 || a.isnan().any().item<bool>()) {
+    return ::testing::AssertionFailure() << what << ": max |diff| " << (a - e).abs().max().item<double>()
+                                         << " exceeds atol " << atol << " + rtol " << rtol;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+class T5Reference : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = kRef + "/" + GetParam();
+    ref_ = lm::load_tensor_file(dir_ + "/reference.safetensors");
+    model_ = lm::load_t5(dir_);
+  }
+  const torch::Tensor& ref(const std::string& name) {
+    auto it = ref_.find(name);
+    if (it == ref_.end()) throw std::runtime_error("reference tensor missing: " + name);
+    return it->second;
+  }
+  std::string dir_;
+  lm::StateDict ref_;
+  lm::T5Model model_{nullptr};
+};
+
+TEST_P(T5Reference, ConfigMatchesFile) {
+  const auto& c = model_->config();
+  if (GetParam() == "t5v11_gated_untied") {
+    EXPECT_TRUE(c.is_gated_act);
+    EXPECT_EQ(c.dense_act_fn, "gelu_new");
+    EXPECT_FALSE(c.tie_word_embeddings);
+    EXPECT_EQ(c.inner_dim(), 24);
+    EXPECT_EQ(c.num_decoder_layers, 3);
+  } else {
+    EXPECT_FALSE(c.is_gated_act);
+    EXPECT_EQ(c.dense_act_fn, "relu");
+    EXPECT_TRUE(c.tie_word_embeddings);
+  }
+}
+
+TEST_P(T5Reference, BucketsAndPositionBias) {
+  torch::NoGradGuard g;
+  auto& enc0 = *model_->encoder->blocks[0]->self_attention->SelfAttention;
+  auto& dec0 = *model_->decoder->blocks[0]->self_attention->SelfAttention;
+  auto rel = [](std::int64_t n) { return torch::arange(n).unsqueeze(0) - torch::arange(n).unsqueeze(1); };
+  const auto& c = model_->config();
+  EXPECT_TRUE(torch::equal(lm::relative_position_bucket(rel(23), true, c.relative_attention_num_buckets,
+                                                        c.relative_attention_max_distance),
+                           ref("encoder_rel_buckets")));
+  EXPECT_TRUE(torch::equal(lm::relative_position_bucket(rel(8), false, c.relative_attention_num_buckets,
+                                                        c.relative_attention_max_distance),
+                           ref("decoder_rel_buckets")));
+  EXPECT_TRUE(close(enc0.compute_bias(23, 23), ref("encoder_position_bias"), 1e-5, 0, "encoder bias"));
+  EXPECT_TRUE(close(dec0.compute_bias(8, 8), ref("decoder_position_bias"), 1e-5, 0, "decoder bias"));
+  // The incremental form used with a cache: row p of compute_bias(p+1, p+1).
+  for (std::int64_t p = 0; p < 8; ++p) {
+    auto row = dec0.compute_bias(1, p + 1, p);
+    auto expect = ref("decoder_position_bias").narrow(2, p, 1).narrow(3, 0, p + 1);
+    EXPECT_TRUE(close(row, expect, 1e-6, 0, "step bias " + std::to_string(p)));
+  }
+}
+
+TEST_P(T5Reference, TeacherForcedForward) {
+  c10::InferenceMode g;
+  auto out = model_->forward(ref("input_ids"), ref("attention_mask"), ref("decoder_input_ids"), /*trace=*/true);
+  EXPECT_TRUE(close(out.logits, ref("logits"), 1e-4, 1e-4, "logits"));
+  EXPECT_TRUE(close(out.encoder_last_hidden_state, ref("encoder_last_hidden_state"), 1e-4, 1e-4, "encoder out"));
+  auto enc_hidden = torch::stack(out.encoder_trace.hidden_states);
+  auto dec_hidden = torch::stack(out.decoder_trace.hidden_states);
+  EXPECT_TRUE(close(enc_hidden, ref("encoder_hidden_states"), 1e-4, 1e-4, "encoder hidden states"));
+  EXPECT_TRUE(close(dec_hidden, ref("decoder_hidden_states"), 1e-4, 1e-4, "decoder hidden states"));
+  EXPECT_TRUE(close(torch::stack(out.encoder_trace.attentions), ref("encoder_attentions"), 1e-5, 0, "enc attn"));
+  EXPECT_TRUE(close(torch::stack(out.decoder_trace.attentions), ref("decoder_attentions"), 1e-5, 0, "dec attn"));
+  EXPECT_TRUE(close(torch::stack(out.decoder_trace.cross_attentions), ref("cross_attentions"), 1e-5, 0, "cross"));
+  EXPECT_TRUE(torch::equal(lm::shift_right(ref("labels"), 0, 0), ref("decoder_input_ids")));
+}
+
+TEST_P(T5Reference, Losses) {
+  c10::InferenceMode g;
+  auto out = model_->forward(ref("input_ids"), ref("attention_mask"), ref("decoder_input_ids"));
+  auto loss = lm::seq2seq_loss(out.logits, ref("labels"));
+  EXPECT_TRUE(close(loss.loss.reshape({1}), ref("loss"), 0, 1e-5, "loss"));
+  EXPECT_TRUE(close(loss.token_loss, ref("token_loss"), 1e-5, 1e-5, "token_loss"));
+  EXPECT_TRUE(close(loss.example_loss_sum, ref("example_loss_sum"), 0, 1e-5, "example_loss_sum"));
+  EXPECT_TRUE(close(loss.example_loss_mean, ref("example_loss_mean"), 0, 1e-5, "example_loss_mean"));
+}
+
+TEST_P(T5Reference, GreedyGenerationMatchesIdsAndStepLogits) {
+  lm::GenerateOptions opts;
+  opts.max_new_tokens = 8;
+  opts.drop_finished_rows = false;
+  opts.keep_step_logits = true;
+  auto full = lm::generate_greedy(*model_, ref("input_ids"), ref("attention_mask"), opts);
+  EXPECT_TRUE(torch::equal(full.ids, ref("generated_ids"))) << full.ids << "\nvs\n" << ref("generated_ids");
+  EXPECT_TRUE(close(full.step_logits, ref("generated_step_logits"), 1e-4, 1e-4, "step logits"));
+  // Dropping finished rows changes nothing in the ids.
+  opts.drop_finished_rows = true;
+  opts.keep_step_logits = false;
+  auto fast = lm::generate_greedy(*model_, ref("input_ids"), ref("attention_mask"), opts);
+  EXPECT_TRUE(torch::equal(fast.ids, ref("generated_ids")));
+  // Row by row gives the same tokens as the batch (padding and batching change nothing).
+  for (std::int64_t b = 0; b < 3; ++b) {
+    auto len = ref("attention_mask")[b].sum().item<std::int64_t>();
+    auto one = lm::generate_greedy(*model_, ref("input_ids")[b].narrow(0, 0, len).unsqueeze(0),
+                                   ref("attention_mask")[b].narrow(0, 0, len).unsqueeze(0), opts);
+    auto expect = ref("generated_ids")[b].narrow(0, 0, one.ids.size(1));
+    EXPECT_TRUE(torch::equal(one.ids[0], expect)) << "row " << b;
+  }
+}
+
+TEST_P(T5Reference, MaxNewTokensBoundsOutput) {
+  lm::GenerateOptions opts;
+  opts.max_new_tokens = 3;
+  auto out = lm::generate_greedy(*model_, ref("input_ids"), ref("attention_mask"), opts);
+  ASSERT_EQ(out.ids.size(1), 4);
+  EXPECT_TRUE(torch::equal(out.ids, ref("generated_ids").narrow(1, 0, 4)));
+}
+
+TEST_P(T5Reference, Bf16StaysNearF32) {
+  // bf16 keeps ~3 significant digits per matmul; the model must still produce sane, close outputs.
+  auto bf = lm::load_t5(dir_, {torch::kCPU, lm::ComputeDType::kBF16});
+  EXPECT_EQ(bf->weight_dtype(), torch::kBFloat16);
+  c10::InferenceMode g;
+  auto out = bf->forward(ref("input_ids"), ref("attention_mask"), ref("decoder_input_ids"));
+  EXPECT_EQ(out.logits.scalar_type(), torch::kFloat);
+  auto loss = lm::seq2seq_loss(out.logits, ref("labels")).loss.item<double>();
+  auto ref_loss = ref("loss").item<double>();
+  auto max_logit_diff = (out.logits - ref("logits")).abs().max().item<double>();
+  RecordProperty("bf16_loss_rel_diff", std::to_string(std::abs(loss - ref_loss) / ref_loss));
+  RecordProperty("bf16_logits_max_abs_diff", std::to_string(max_logit_diff));
+  EXPECT_LT(std::abs(loss - ref_loss) / ref_loss, 0.02);
+  EXPECT_LT(max_logit_diff, 0.5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, T5Reference, ::testing::Values("t5v11_gated_untied", "t5v10_relu_tied"));
+
+TEST(T5Units, BucketsMatchHfForRealT5Settings) {
+  auto units = lm::load_tensor_file(kRef + "/units/units.safetensors");
+  auto rel = units.at("rel_positions");
+  EXPECT_TRUE(torch::equal(lm::relative_position_bucket(rel, true, 8, 20), units.at("buckets_nb8_md20_bidirectional")));
+  EXPECT_TRUE(torch::equal(lm::relative_position_bucket(rel, false, 8, 20), units.at("buckets_nb8_md20_causal")));
+  EXPECT_TRUE(torch::equal(lm::relative_position_bucket(rel, true, 32, 128), units.at("buckets_nb32_md128_bidirectional")));
+  EXPECT_TRUE(torch::equal(lm::relative_position_bucket(rel, false, 32, 128), units.at("buckets_nb32_md128_causal")));
+}
+
+TEST(T5Units, RmsNormAndActivations) {
+  auto units = lm::load_tensor_file(kRef + "/units/units.safetensors");
+  lm::RMSNorm norm(32, 1e-6);
+  torch::NoGradGuard g;
+  norm->weight.copy_(units.at("layernorm_weight"));
+  EXPECT_TRUE(close(norm(units.at("layernorm_input")), units.at("layernorm_output_eps1e-6"), 1e-6, 1e-6, "rmsnorm"));
+  auto x = units.at("act_x");
+  EXPECT_TRUE(close(lm::gelu_new(x), units.at("act_gelu_new"), 1e-7, 1e-6, "gelu_new"));
+  EXPECT_FALSE(close(lm::gelu_new(x), units.at("act_gelu"), 1e-7, 1e-6, "gelu_new is not erf gelu"));
+}
+
+TEST(T5Config, DerivesActivationAndRejectsUnsupported) {
+  auto parse = [](const std::string& ff) {
+    return lm::T5Config::from_json(nlohmann::json{{"feed_forward_proj", ff}}, "cfg.json");
+  };
+  EXPECT_TRUE(parse("gated-gelu").is_gated_act);
+  EXPECT_EQ(parse("gated-gelu").dense_act_fn, "gelu_new");
+  EXPECT_EQ(parse("gated-relu").dense_act_fn, "relu");
+  EXPECT_FALSE(parse("relu").is_gated_act);
+  try {
+    parse("gated-silu");
+    FAIL() << "expected an error";
+  } catch (const lorahub::core::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cfg.json"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("silu"), std::string::npos);
+  }
+  EXPECT_THROW(parse("gated-gelu-new"), lorahub::core::Error);
+  EXPECT_THROW(lm::T5Config::from_json(nlohmann::json{{"d_model", "big"}}, "cfg.json"), lorahub::core::Error);
+  EXPECT_THROW(lm::T5Config::from_json(nlohmann::json{{"model_type", "bert"}}, "cfg.json"), lorahub::core::Error);
+  // num_decoder_layers defaults to num_layers, as in HF.
+  EXPECT_EQ(lm::T5Config::from_json(nlohmann::json{{"num_layers", 5}}, "c").num_decoder_layers, 5);
+}
+
+}  // namespace

@@ -1,0 +1,287 @@
+// PEFT adapters and LoraHub composition against the Hugging Face / PEFT references.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "lorahub/core/error.h"
+#include "lorahub/lora/adapter.h"
+#include "lorahub/lora/library.h"
+#include "lorahub/model/checkpoint.h"
+#include "lorahub/model/t5.h"
+
+namespace fs = std::filesystem;
+namespace lm = lorahub::model;
+namespace ll = lorahub::lora;
+
+namespace {
+
+const std::string kRef = std::string(LORAHUB_TEST_DATA) + "/t5-reference";
+const std::vector<double> kWeights = {0.7, -0.3, 1.1};
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+double rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return std::abs(a.item<double>() - b.item<double>()) / std::abs(b.item<double>());
+}
+
+class LoraReference : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = kRef + "/" + GetParam();
+    ref_ = lm::load_tensor_file(dir_ + "/reference.safetensors");
+    model_ = lm::load_t5(dir_);
+  }
+  const torch::Tensor& ref(const std::string& name) { return ref_.at(name); }
+  ll::LoraLibrary load_three() {
+    std::vector<ll::LoraAdapter> adapters;
+    for (int i = 0; i < 3; ++i) adapters.push_back(ll::load_adapter(dir_ + "/lora_" + std::to_string(i), model_.get()));
+    return ll::LoraLibrary::from_adapters(std::move(adapters), dir_);
+  }
+  lm::Seq2SeqOutput run() {
+    c10::InferenceMode g;
+    return model_->forward(ref("input_ids"), ref("attention_mask"), ref("decoder_input_ids"));
+  }
+  torch::Tensor generate() {
+    lm::GenerateOptions opts;
+    opts.max_new_tokens = 8;
+    return lm::generate_greedy(*model_, ref("input_ids"), ref("attention_mask"), opts).ids;
+  }
+  std::string dir_;
+  lm::StateDict ref_;
+  lm::T5Model model_{nullptr};
+};
+
+TEST_P(LoraReference, AdapterConfigAndKeys) {
+  auto a = ll::load_adapter(dir_ + "/lora_0", model_.get());
+  EXPECT_EQ(a.name, "lora_0");
+  EXPECT_EQ(a.config.r, 4);
+  EXPECT_DOUBLE_EQ(a.config.scaling(), 2.0);
+  EXPECT_EQ(a.modules.size(), GetParam() == "t5v11_gated_untied" ? 16u : 12u);
+  EXPECT_TRUE(a.modules.count("decoder.block.1.layer.1.EncDecAttention.v"));
+  EXPECT_FALSE(a.modules.count("encoder.block.0.layer.0.SelfAttention.k"));
+}
+
+TEST_P(LoraReference, SingleAdapterMerged) {
+  auto lib = load_three();
+  ll::ScopedAdapters scope(*model_);
+  ll::merge(*model_, ll::compose(lib.stack().select({0}), {1.0}));
+  auto out = run();
+  EXPECT_LT(max_diff(out.logits, ref("lora0.logits")), 1e-4);
+  auto loss = lm::seq2seq_loss(out.logits, ref("labels"));
+  EXPECT_LT(rel_diff(loss.loss, ref("lora0.loss")), 1e-5);
+  EXPECT_LT(max_diff(loss.token_loss, ref("lora0.token_loss")), 1e-4);
+  EXPECT_TRUE(torch::equal(generate(), ref("lora0.generated_ids")));
+}
+
+TEST_P(LoraReference, CompositionEqualsPeftStateDictArithmetic) {
+  auto lib = load_three();
+  auto c = ll::compose(lib.stack(), kWeights);
+  auto composed = ll::load_adapter(dir_ + "/lora_composed", model_.get());
+  ASSERT_EQ(c.targets.size(), composed.modules.size());
+  for (std::size_t t = 0; t < c.targets.size(); ++t) {
+    const auto& [a, b] = composed.modules.at(c.targets[t]);
+    // Accumulated in the reference's order, the composition is bit-identical to PEFT's.
+    EXPECT_TRUE(torch::equal(c.a[t], a)) << c.targets[t] << " A max diff " << max_diff(c.a[t], a);
+    EXPECT_TRUE(torch::equal(c.b[t], b)) << c.targets[t] << " B max diff " << max_diff(c.b[t], b);
+  }
+  // ΔW unit checks.
+  for (const std::string name : {"encoder.block.0.layer.0.SelfAttention.q", "decoder.block.0.layer.1.EncDecAttention.v"}) {
+    auto t = static_cast<std::size_t>(std::find(c.targets.begin(), c.targets.end(), name) - c.targets.begin());
+    auto delta = torch::matmul(c.b[t], c.a[t]) * c.scaling;
+    EXPECT_LT(max_diff(delta, ref("lorahub.delta." + name)), 1e-6) << name;
+  }
+}
+
+TEST_P(LoraReference, LoraHubMergedMatchesReference) {
+  auto lib = load_three();
+  auto base_q = model_->projection("encoder.block.0.layer.0.SelfAttention.q")->weight.clone();
+  {
+    ll::ScopedAdapters scope(*model_);
+    ll::merge(*model_, ll::compose(lib.stack(), kWeights));
+    auto out = run();
+    EXPECT_LT(max_diff(out.logits, ref("lorahub.logits")), 1e-4);
+    EXPECT_LT(max_diff(out.encoder_last_hidden_state, ref("lorahub.encoder_last_hidden_state")), 1e-4);
+    auto loss = lm::seq2seq_loss(out.logits, ref("labels"));
+    EXPECT_LT(rel_diff(loss.loss, ref("lorahub.loss")), 1e-5);
+    EXPECT_LT(max_diff(loss.example_loss_sum, ref("lorahub.example_loss_sum")), 1e-4);
+    EXPECT_LT(max_diff(loss.example_loss_mean, ref("lorahub.example_loss_mean")), 1e-4);
+    EXPECT_TRUE(torch::equal(generate(), ref("lorahub.generated_ids")));
+    EXPECT_FALSE(torch::equal(model_->projection("encoder.block.0.layer.0.SelfAttention.q")->weight, base_q));
+  }
+  // Restored bit for bit.
+  EXPECT_TRUE(torch::equal(model_->projection("encoder.block.0.layer.0.SelfAttention.q")->weight, base_q));
+  auto out = run();
+  EXPECT_LT(max_diff(out.logits, ref("logits")), 1e-4);
+}
+
+TEST_P(LoraReference, LoraHubUnmergedMatchesReference) {
+  auto lib = load_three();
+  ll::ScopedAdapters scope(*model_);
+  ll::apply_unmerged(*model_, lib.stack(), {kWeights}, 0);
+  auto out = run();
+  EXPECT_LT(max_diff(out.logits, ref("lorahub_unmerged.logits")), 1e-5);
+  EXPECT_LT(max_diff(out.logits, ref("lorahub.logits")), 1e-4);
+  auto loss = lm::seq2seq_loss(out.logits, ref("labels"));
+  EXPECT_LT(rel_diff(loss.loss, ref("lorahub_unmerged.loss")), 1e-5);
+  EXPECT_TRUE(torch::equal(generate(), ref("lorahub_unmerged.generated_ids")));
+}
+
+TEST_P(LoraReference, BatchedCandidatesEqualSeparateEvaluations) {
+  auto lib = load_three();
+  const std::vector<std::vector<double>> cands = {kWeights, {0.0, 0.0, 0.0}, {-1.2, 0.4, 0.9}, {1.5, 1.5, -1.5}};
+  const auto k = static_cast<std::int64_t>(cands.size());
+  std::vector<double> separate;
+  for (const auto& w : cands) {
+    ll::ScopedAdapters scope(*model_);
+    ll::apply_unmerged(*model_, lib.stack(), {w}, 0);
+    separate.push_back(lm::seq2seq_loss(run().logits, ref("labels")).loss.item<double>());
+  }
+  ll::ScopedAdapters scope(*model_);
+  ll::apply_unmerged(*model_, lib.stack(), cands, 3);
+  c10::InferenceMode g;
+  auto rep = [&](const torch::Tensor& t) { return t.repeat({k, 1}); };
+  auto out = model_->forward(rep(ref("input_ids")), rep(ref("attention_mask")), rep(ref("decoder_input_ids")));
+  auto labels = rep(ref("labels"));
+  for (std::int64_t i = 0; i < k; ++i) {
+    auto l = lm::seq2seq_loss(out.logits.narrow(0, 3 * i, 3), labels.narrow(0, 3 * i, 3)).loss.item<double>();
+    EXPECT_NEAR(l, separate[static_cast<std::size_t>(i)], 1e-5 * std::abs(separate[static_cast<std::size_t>(i)]))
+        << "candidate " << i;
+  }
+  // The zero vector is the base model.
+  EXPECT_NEAR(separate[1], ref("loss").item<double>(), 1e-5 * ref("loss").item<double>());
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, LoraReference, ::testing::Values("t5v11_gated_untied", "t5v10_relu_tied"));
+
+TEST(LoraFormats, BinAndSafetensorsAdaptersAreIdentical) {
+  auto dir = kRef + "/t5v11_gated_untied";
+  auto a = ll::load_adapter(dir + "/lora_0");
+  auto b = ll::load_adapter(dir + "/lora_0_bin");
+  ASSERT_EQ(a.modules.size(), b.modules.size());
+  for (const auto& [name, ab] : a.modules) {
+    EXPECT_TRUE(torch::equal(ab.first, b.modules.at(name).first)) << name;
+    EXPECT_TRUE(torch::equal(ab.second, b.modules.at(name).second)) << name;
+  }
+}
+
+class LoraErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = fs::temp_directory_path() / ("lorahub_lora_errors_" + std::to_string(::getpid()));
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_);
+    model_ = lm::load_t5(kRef + "/t5v11_gated_untied");
+    good_ = ll::load_adapter(kRef + "/t5v11_gated_untied/lora_0", model_.get());
+  }
+  void TearDown() override { fs::remove_all(tmp_); }
+  std::string expect_error(const std::string& dir, const std::vector<std::string>& fragments) {
+    try {
+      ll::load_adapter(dir, model_.get());
+    } catch (const lorahub::core::Error& e) {
+      std::string msg = e.what();
+      for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
+      return msg;
+    }
+    ADD_FAILURE() << "no error for " << dir;
+    return "";
+  }
+  fs::path tmp_;
+  lm::T5Model model_{nullptr};
+  ll::LoraAdapter good_;
+};
+
+TEST_F(LoraErrors, WrongShapeMissingKeyUnknownModule) {
+  {
+    auto bad = good_;
+    bad.modules["encoder.block.0.layer.0.SelfAttention.q"].first = torch::zeros({4, 31});
+    ll::save_adapter(bad, (tmp_ / "shape").string());
+    expect_error((tmp_ / "shape").string(), {"shape", "encoder.block.0.layer.0.SelfAttention.q", "[4, 32]"});
+  }
+  {
+    auto bad = good_;
+    bad.modules.erase("decoder.block.2.layer.1.EncDecAttention.v");
+    ll::save_adapter(bad, (tmp_ / "missing").string());
+    expect_error((tmp_ / "missing").string(), {"missing", "decoder.block.2.layer.1.EncDecAttention.v"});
+  }
+  {
+    auto bad = good_;
+    bad.modules["encoder.block.7.layer.0.SelfAttention.q"] = bad.modules.begin()->second;
+    ll::save_adapter(bad, (tmp_ / "unknown").string());
+    expect_error((tmp_ / "unknown").string(), {"encoder.block.7.layer.0.SelfAttention.q"});
+  }
+  {
+    auto bad = good_;
+    bad.config.r = 8;
+    ll::save_adapter(bad, (tmp_ / "rank").string());
+    expect_error((tmp_ / "rank").string(), {"r = 8"});
+  }
+  expect_error((tmp_ / "nothing").string(), {"nothing"});
+  fs::create_directories(tmp_ / "noconfig");
+  expect_error((tmp_ / "noconfig").string(), {"adapter_config.json"});
+}
+
+TEST_F(LoraErrors, LibraryRejectsMismatchedModules) {
+  auto other = good_;
+  other.name = "odd_one";
+  other.config.lora_alpha = 16;
+  auto first = good_;
+  EXPECT_THROW(
+      {
+        try {
+          ll::LoraLibrary::from_adapters({first, other}, "lib");
+        } catch (const lorahub::core::Error& e) {
+          EXPECT_NE(std::string(e.what()).find("odd_one"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      lorahub::core::Error);
+  auto dup = good_;
+  EXPECT_THROW(ll::LoraLibrary::from_adapters({first, dup}, "lib"), lorahub::core::Error);
+}
+
+TEST_F(LoraErrors, LibraryFromFolderAndListFile) {
+  for (int i = 0; i < 3; ++i) {
+    fs::create_directory_symlink(kRef + "/t5v11_gated_untied/lora_" + std::to_string(i),
+                                 tmp_ / ("m" + std::to_string(2 - i)));
+  }
+  auto lib = ll::LoraLibrary::load(tmp_.string(), model_.get());
+  EXPECT_EQ(lib.names(), (std::vector<std::string>{"m0", "m1", "m2"}));
+  EXPECT_EQ(lib.stack().a.front().sizes(), (std::vector<std::int64_t>{3, 4, 32}));
+  std::ofstream(tmp_ / "list.txt") << "# two modules\nm2\n\nm0  # trailing comment\n";
+  auto listed = ll::LoraLibrary::load((tmp_ / "list.txt").string(), model_.get());
+  EXPECT_EQ(listed.names(), (std::vector<std::string>{"m2", "m0"}));
+  EXPECT_THROW(listed.index_of("m1"), lorahub::core::Error);
+  std::ofstream(tmp_ / "bad_list.txt") << "m2\nno_such_module\n";
+  EXPECT_THROW(ll::LoraLibrary::load((tmp_ / "bad_list.txt").string()), lorahub::core::Error);
+}
+
+TEST(AdapterConfig, TargetsListRegexAndLayers) {
+  auto c = ll::AdapterConfig::parse(R"({"r": 2, "lora_alpha": 4, "target_modules": ["q", "v"]})", "cfg");
+  EXPECT_TRUE(c.targets("encoder.block.0.layer.0.SelfAttention.q"));
+  EXPECT_FALSE(c.targets("encoder.block.0.layer.0.SelfAttention.qq"));
+  auto r = ll::AdapterConfig::parse(R"J({"r": 2, "lora_alpha": 4, "target_modules": ".*decoder.*\\.(q|v)"})J", "cfg");
+  EXPECT_TRUE(r.targets("decoder.block.1.layer.1.EncDecAttention.v"));
+  EXPECT_FALSE(r.targets("encoder.block.1.layer.0.SelfAttention.v"));
+  auto l = ll::AdapterConfig::parse(
+      R"({"r": 2, "lora_alpha": 4, "target_modules": ["q"], "layers_to_transform": [1], "use_rslora": true})", "cfg");
+  EXPECT_TRUE(l.targets("encoder.block.1.layer.0.SelfAttention.q"));
+  EXPECT_FALSE(l.targets("encoder.block.0.layer.0.SelfAttention.q"));
+  EXPECT_DOUBLE_EQ(l.scaling(), 4.0 / std::sqrt(2.0));
+  EXPECT_THROW(ll::AdapterConfig::parse(R"({"r": 0, "lora_alpha": 4, "target_modules": ["q"]})", "cfg"),
+               lorahub::core::Error);
+  EXPECT_THROW(ll::AdapterConfig::parse(R"({"r": 2, "lora_alpha": 4})", "cfg"), lorahub::core::Error);
+  EXPECT_THROW(ll::AdapterConfig::parse(R"({"r": 2, "lora_alpha": 4, "target_modules": ["q"], "peft_type": "IA3"})", "c"),
+               lorahub::core::Error);
+  // to_json round-trips.
+  auto back = ll::AdapterConfig::parse(l.to_json(), "roundtrip");
+  EXPECT_EQ(back.r, 2);
+  EXPECT_TRUE(back.use_rslora);
+  EXPECT_EQ(back.layers_to_transform, std::vector<std::int64_t>{1});
+}
+
+}  // namespace

@@ -1,0 +1,60 @@
+#pragma once
+// LoraHub's few-shot objective and greedy answering, on the model (torch).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "lorahub/data/example.h"
+#include "lorahub/lora/library.h"
+#include "lorahub/model/t5.h"
+#include "lorahub/text/t5_tokenizer.h"
+
+namespace lorahub::hub {
+
+/// Tokenizer settings of the reference's preprocessing (max_length 2048 with truncation, EOS appended).
+inline constexpr std::size_t kMaxInputTokens = 2048;
+
+/// The reference objective for one run:
+///   loss(w) = Σ_batches HF-token-mean-CE(model + unmerged compose(w)) / number_of_examples + l1 · mean|w|,
+/// batches of `batch_size` examples in order (0 = one batch of all, as the reference runs it). Each batch is
+/// padded to its own longest example; padding never changes a result. k candidates are evaluated in one
+/// forward: the batch is repeated k times and candidate i's rows get its own low-rank path.
+class FitnessEvaluator {
+ public:
+  /// `modules` maps the run's coefficient i to the library stack's module index.
+  FitnessEvaluator(model::T5ModelImpl& model, const lora::ModuleStack& library, std::vector<std::size_t> modules,
+                   const std::vector<data::Example>& examples, const text::T5Tokenizer& tokenizer, double l1,
+                   std::int64_t batch_size);
+  /// Objective value per candidate (each [N]); all candidates in one batched forward per example batch.
+  std::vector<double> evaluate(const std::vector<std::vector<double>>& candidates);
+  /// The cross-entropy part only (objective minus the l1 term) of the last evaluate() call.
+  const std::vector<double>& last_cross_entropy() const { return last_ce_; }
+  std::size_t num_examples() const { return num_examples_; }
+  std::size_t num_modules() const { return modules_.size(); }
+
+ private:
+  struct Batch {
+    torch::Tensor input_ids, attention_mask, labels, decoder_input_ids;  // on the model's device
+  };
+  model::T5ModelImpl& model_;
+  const lora::ModuleStack& library_;
+  std::vector<std::size_t> modules_;
+  std::vector<Batch> batches_;
+  std::size_t num_examples_ = 0;
+  double l1_;
+  std::vector<double> last_ce_;
+};
+
+/// Pads token sequences into [rows, longest] int64 (pad value), returning also the mask when asked.
+torch::Tensor pad_sequences(const std::vector<std::vector<std::int64_t>>& rows, std::int64_t pad_value,
+                            torch::Tensor* mask = nullptr);
+
+/// Greedy answers for `prompts` (reference: max_new_tokens 256, decoded without special tokens). Prompts are
+/// sorted by length and answered in batches of `batch_size`, then returned in the input order.
+std::vector<std::string> generate_answers(model::T5ModelImpl& model, const text::T5Tokenizer& tokenizer,
+                                          const std::vector<std::string>& prompts, std::int64_t max_new_tokens,
+                                          std::int64_t batch_size);
+
+}  // namespace lorahub::hub

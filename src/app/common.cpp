@@ -1,0 +1,55 @@
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "lorahub/core/error.h"
+
+namespace lorahub::app {
+
+int setup_threads(int threads, int ranks_on_node) {
+  if (threads <= 0) {
+    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / std::max(1, ranks_on_node));
+  }
+  torch::set_num_threads(threads);
+  torch::set_num_interop_threads(1);
+  // libtorch's float32 GEMMs run in OpenBLAS, whose pool torch::set_num_threads does not size; two pools
+  // fighting over the same cores run several times slower.
+  using SetThreads = void (*)(int);
+  if (auto* fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+  return threads;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<double> parse_doubles(const std::string& text, const std::string& what) {
+  std::vector<double> out;
+  for (const auto& item : split_list(text)) {
+    try {
+      std::size_t used = 0;
+      out.push_back(std::stod(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      core::fail(what, ": '", item, "' is not a number");
+    }
+  }
+  return out;
+}
+
+}  // namespace lorahub::app

@@ -1,0 +1,45 @@
+// lorahub: LoraHub (dynamic LoRA composition) for Flan-T5, from one example to thousands of runs on MPI.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "lorahub/core/error.h"
+#include "lorahub/core/log.h"
+
+int main(int argc, char** argv) {
+  using namespace lorahub;
+  CLI::App cli{
+      "lorahub: compose LoRA modules for unseen tasks (LoraHub, arXiv 2307.13269) on Flan-T5.\n"
+      "For each task: take K few-shot examples, choose N modules from a LoRA library, search coefficients w\n"
+      "(w in [-1.5, 1.5], loss = CE + 0.05*mean|w|, gradient-free), merge the composition and evaluate."};
+  cli.require_subcommand(1);
+  app::Globals globals;
+  cli.add_option("--threads", globals.threads, "CPU threads per process (0: cores / ranks on this node)");
+  cli.add_flag("-q,--quiet", globals.quiet, "Only warnings and errors");
+  cli.add_flag("-v,--verbose", globals.verbose, "Debug output");
+  cli.set_version_flag("--version", "lorahub-hpc 0.1.0");
+  app::add_engine_commands(cli, globals);
+  app::add_job_commands(cli, globals);
+  app::add_train_commands(cli, globals);
+  cli.parse_complete_callback([&] {
+    core::set_log_level(globals.quiet ? core::LogLevel::kQuiet
+                                      : (globals.verbose ? core::LogLevel::kDebug : core::LogLevel::kInfo));
+  });
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  } catch (const app::ReportedElsewhere&) {
+    return 1;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    // libtorch appends a C++ backtrace to its messages; the first line says what went wrong.
+    auto nl = msg.find('\n');
+    if (nl != std::string::npos) msg = msg.substr(0, nl);
+    std::fprintf(stderr, "lorahub: error: %s\n", msg.c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,136 @@
+#include "lorahub/hub/fitness.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "lorahub/core/error.h"
+
+namespace lorahub::hub {
+
+torch::Tensor pad_sequences(const std::vector<std::vector<std::int64_t>>& rows, std::int64_t pad_value,
+                            torch::Tensor* mask) {
+  std::size_t width = 0;
+  for (const auto& r : rows) width = std::max(width, r.size());
+  auto out = torch::full({static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(width)}, pad_value, torch::kLong);
+  auto m = torch::zeros_like(out);
+  auto* p = out.data_ptr<std::int64_t>();
+  auto* q = m.data_ptr<std::int64_t>();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::copy(rows[i].begin(), rows[i].end(), p + i * width);
+    std::fill(q + i * width, q + i * width + rows[i].size(), 1);
+  }
+  if (mask) *mask = m;
+  return out;
+}
+
+namespace {
+std::vector<std::int64_t> encode_truncated(const text::T5Tokenizer& tok, const std::string& text) {
+  auto ids = tok.encode(text);
+  if (ids.size() > kMaxInputTokens) {
+    ids.resize(kMaxInputTokens - 1);
+    ids.push_back(tok.eos_id());
+  }
+  return ids;
+}
+}  // namespace
+
+FitnessEvaluator::FitnessEvaluator(model::T5ModelImpl& model, const lora::ModuleStack& library,
+                                   std::vector<std::size_t> modules, const std::vector<data::Example>& examples,
+                                   const text::T5Tokenizer& tokenizer, double l1, std::int64_t batch_size)
+    : model_(model), library_(library), modules_(std::move(modules)), num_examples_(examples.size()), l1_(l1) {
+  if (examples.empty()) core::fail("the few-shot objective needs at least one example");
+  if (modules_.empty()) core::fail("the few-shot objective needs at least one module");
+  for (auto i : modules_) {
+    if (i >= static_cast<std::size_t>(library.size())) core::fail("module index ", i, " outside the library");
+  }
+  const auto device = model.runtime().device;
+  const std::size_t per_batch = batch_size > 0 ? static_cast<std::size_t>(batch_size) : examples.size();
+  const auto& cfg = model.config();
+  for (std::size_t begin = 0; begin < examples.size(); begin += per_batch) {
+    auto end = std::min(examples.size(), begin + per_batch);
+    std::vector<std::vector<std::int64_t>> inputs, targets;
+    for (std::size_t i = begin; i < end; ++i) {
+      inputs.push_back(encode_truncated(tokenizer, examples[i].input));
+      targets.push_back(encode_truncated(tokenizer, examples[i].target));
+    }
+    Batch b;
+    b.input_ids = pad_sequences(inputs, cfg.pad_token_id, &b.attention_mask);
+    b.labels = pad_sequences(targets, -100);  // HF: label padding becomes -100
+    b.decoder_input_ids = model::shift_right(b.labels, cfg.decoder_start_token_id, cfg.pad_token_id);
+    for (auto* t : {&b.input_ids, &b.attention_mask, &b.labels, &b.decoder_input_ids}) *t = t->to(device);
+    batches_.push_back(std::move(b));
+  }
+}
+
+std::vector<double> FitnessEvaluator::evaluate(const std::vector<std::vector<double>>& candidates) {
+  const auto k = static_cast<std::int64_t>(candidates.size());
+  if (k == 0) return {};
+  for (const auto& w : candidates) {
+    if (w.size() != modules_.size()) core::fail("a candidate has ", w.size(), " weights for ", modules_.size(), " modules");
+  }
+  c10::InferenceMode guard;
+  lora::ScopedAdapters scope(model_);
+  std::vector<double> ce(static_cast<std::size_t>(k), 0.0);
+  for (const auto& b : batches_) {
+    const auto rows = b.input_ids.size(0);
+    lora::apply_unmerged(model_, library_, candidates, k == 1 ? 0 : rows, modules_);
+    auto rep = [k](const torch::Tensor& t) { return k == 1 ? t : t.repeat({k, 1}); };
+    auto labels = rep(b.labels);
+    auto out = model_.forward(rep(b.input_ids), rep(b.attention_mask), rep(b.decoder_input_ids));
+    if (k == 1) {
+      ce[0] += model::seq2seq_loss(out.logits, labels).loss.item<double>();
+    } else {
+      auto terms = model::seq2seq_loss(out.logits, labels);
+      // HF's per-batch token mean, for each candidate's segment of rows.
+      auto sums = terms.token_loss.view({k, -1}).sum(1);
+      auto counts = terms.token_count.view({k, -1}).sum(1).to(torch::kFloat);
+      auto means = (sums / counts).to(torch::kCPU, torch::kDouble);
+      auto* m = means.data_ptr<double>();
+      for (std::int64_t i = 0; i < k; ++i) ce[static_cast<std::size_t>(i)] += m[i];
+    }
+  }
+  last_ce_.resize(static_cast<std::size_t>(k));
+  std::vector<double> out(static_cast<std::size_t>(k));
+  for (std::int64_t i = 0; i < k; ++i) {
+    const auto& w = candidates[static_cast<std::size_t>(i)];
+    double l1 = 0;
+    for (double x : w) l1 += std::abs(x);
+    l1 = l1_ * l1 / static_cast<double>(w.size());
+    last_ce_[static_cast<std::size_t>(i)] = ce[static_cast<std::size_t>(i)] / static_cast<double>(num_examples_);
+    out[static_cast<std::size_t>(i)] = last_ce_[static_cast<std::size_t>(i)] + l1;
+  }
+  return out;
+}
+
+std::vector<std::string> generate_answers(model::T5ModelImpl& model, const text::T5Tokenizer& tokenizer,
+                                          const std::vector<std::string>& prompts, std::int64_t max_new_tokens,
+                                          std::int64_t batch_size) {
+  std::vector<std::vector<std::int64_t>> ids;
+  ids.reserve(prompts.size());
+  for (const auto& p : prompts) ids.push_back(encode_truncated(tokenizer, p));
+  // Longest first: batches of similar length waste little on padding, and results never depend on it.
+  std::vector<std::size_t> order(prompts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ids[a].size() > ids[b].size(); });
+  std::vector<std::string> answers(prompts.size());
+  model::GenerateOptions opts;
+  opts.max_new_tokens = max_new_tokens;
+  const auto step = static_cast<std::size_t>(std::max<std::int64_t>(1, batch_size));
+  for (std::size_t begin = 0; begin < order.size(); begin += step) {
+    auto end = std::min(order.size(), begin + step);
+    std::vector<std::vector<std::int64_t>> rows;
+    for (auto i = begin; i < end; ++i) rows.push_back(ids[order[i]]);
+    torch::Tensor mask;
+    auto input = pad_sequences(rows, model.config().pad_token_id, &mask);
+    auto out = model::generate_greedy(model, input, mask, opts).ids;
+    for (auto i = begin; i < end; ++i) {
+      auto row = out[static_cast<std::int64_t>(i - begin)];
+      std::vector<std::int64_t> tokens(row.data_ptr<std::int64_t>(), row.data_ptr<std::int64_t>() + row.numel());
+      answers[order[i]] = tokenizer.decode(tokens, /*skip_special_tokens=*/true);
+    }
+  }
+  return answers;
+}
+
+}  // namespace lorahub::hub

@@ -11,9 +11,14 @@ namespace {
 int g_rank = 0;
 LogLevel g_level = LogLevel::kInfo;
 std::mutex g_mutex;
+bool g_live_line = false;  // a Progress line is on the terminal, without a newline
 
 void emit(const std::string& line) {
   std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_live_line) {
+    std::fputs("\r\033[K", stderr);  // the next progress update redraws it below this line
+    g_live_line = false;
+  }
   if (g_rank != 0) {
     std::fprintf(stderr, "[w%d] %s\n", g_rank, line.c_str());
   } else {
@@ -93,6 +98,7 @@ void Progress::print(std::size_t done, const std::string& detail, bool final_lin
   std::string prefix = g_rank != 0 ? "[w" + std::to_string(g_rank) + "] " : "";
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s%s%s", prefix.c_str(), line.c_str(), final_line ? "\n" : "");
+    g_live_line = !final_line;
   } else {
     std::fprintf(stderr, "%s%s\n", prefix.c_str(), line.c_str());
   }

@@ -122,6 +122,8 @@ RunStats run_serial(core::Scheduler& scheduler, const Handler& handler, const Re
   while (!timed(stats.scheduler_seconds, [&] { return scheduler.done(); })) {
     auto item = timed(stats.scheduler_seconds, [&] { return scheduler.next(); });
     if (!item) {
+      // next() may have finished the last runs itself (e.g. runs that fail as they start).
+      if (timed(stats.scheduler_seconds, [&] { return scheduler.done(); })) break;
       core::fail("dist: the scheduler is not done but has no item ready and none pending (scheduler bug)");
     }
     auto result = call_handler(handler, *item);
@@ -277,6 +279,8 @@ class Coordinator {
         continue;
       }
       if (in_flight_ == 0) {
+        // dispatch()'s next() may have finished the last runs itself (runs that fail as they start).
+        if (timed(stats_.scheduler_seconds, [&] { return scheduler_.done(); })) break;
         core::fail("dist: the scheduler is not done but has no item ready and none in flight (scheduler bug)");
       }
       backoff.wait();

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -408,9 +410,17 @@ void JobDriver::finish(std::int64_t run) {
     for (const auto& in : record.test_inputs) record.input_tokens.push_back(static_cast<std::int64_t>(tokenizer_->count_tokens(in)));
   }
   ++done_;
+  const auto name = core::cat(record.task, "/", record.method, "/seed_", record.seed);
   if (record.status != "complete") {
     ++failed_;
-    core::log_warn(core::cat("run ", record.task, "/", record.method, "/seed_", record.seed, " failed: ", record.failure_reason));
+    core::log_warn(core::cat("run ", name, " failed: ", record.failure_reason));
+  } else {
+    std::ostringstream line;
+    line << "run " << name << " complete (" << done_ << "/" << total_ << "): accuracy " << std::fixed
+         << std::setprecision(3) << record.accuracy;
+    if (!record.history_loss.empty()) line << ", best loss " << std::setprecision(4) << record.best_loss << " after "
+                                           << record.history_loss.size() << " evaluations";
+    core::log_info(line.str());
   }
   sink_(record);
   if (done_ == total_) progress_.finish(core::cat(evaluations_, " evals, ", failed_, " failed"));

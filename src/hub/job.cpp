@@ -50,6 +50,8 @@ class Section {
       : table_(table), name_(std::move(name)), source_(std::move(source)) {}
 
   bool has(const char* key) const { return table_ && table_->contains(key); }
+  /// Marks a key read elsewhere as known.
+  void mark(const char* key) { used_.insert(key); }
 
   template <class T>
   void get(const char* key, T& out) {
@@ -156,7 +158,7 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
            "schedule, output)");
     }
   }
-  {
+  if (root.contains("model")) {
     Section s(subtable(root, "model", source), "model", source);
     s.path("path", c.model_dir, base);
     s.path("tokenizer", c.tokenizer, base);
@@ -164,7 +166,7 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
     s.get("device", c.device);
     s.check_unknown();
   }
-  {
+  if (root.contains("library")) {
     Section s(subtable(root, "library", source), "library", source);
     s.path("path", c.library, base);
     s.get("modules", c.num_modules);
@@ -172,12 +174,13 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
     s.get("names", c.modules);
     s.check_unknown();
   }
-  {
+  if (root.contains("data")) {
     const toml::table* t = subtable(root, "data", source);
     Section s(t, "data", source);
-    std::string bbh_dir, task_list;
+    std::string task_list;
     std::vector<std::string> task_names;
-    s.path("bbh_dir", bbh_dir, base);
+    s.path("bbh_dir", c.bbh_dir, base);
+    const std::string& bbh_dir = c.bbh_dir;
     s.get("tasks", task_names);
     s.path("task_list", task_list, base);
     s.get("prompt", c.prompt);
@@ -201,7 +204,7 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
         explicit_tasks.push_back(src);
       }
     }
-    s.get("task", task_names);  // mark as known (handled above)
+    s.mark("task");  // [[data.task]], read above
     s.check_unknown();
     if (!task_list.empty()) {
       std::ifstream in(task_list);
@@ -216,14 +219,17 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
       }
     }
     if (!task_names.empty() && bbh_dir.empty()) fail(source, ": data.tasks needs data.bbh_dir");
-    if (!bbh_dir.empty() && task_names.empty() && task_list.empty()) {
+    if (s.has("bbh_dir") && task_names.empty() && task_list.empty()) {
       task_names = data::list_bbh_tasks(bbh_dir);  // every task in the folder
     }
-    c.tasks.clear();
-    for (const auto& n : task_names) c.tasks.push_back(TaskSource{n, bbh_dir, "", "", ""});
-    for (auto& e : explicit_tasks) c.tasks.push_back(e);
+    // An override of another data key (e.g. data.max_test) keeps the task list.
+    if (s.has("bbh_dir") || s.has("tasks") || s.has("task_list") || s.has("task")) {
+      c.tasks.clear();
+      for (const auto& n : task_names) c.tasks.push_back(TaskSource{n, bbh_dir, "", "", ""});
+      for (auto& e : explicit_tasks) c.tasks.push_back(e);
+    }
   }
-  {
+  if (root.contains("run")) {
     Section s(subtable(root, "run", source), "run", source);
     s.get("methods", c.methods);
     s.get("seeds", c.seeds);
@@ -248,7 +254,7 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
     s.get("max_seeds", c.max_seeds);
     s.check_unknown();
   }
-  {
+  if (root.contains("lorahub")) {
     Section s(subtable(root, "lorahub", source), "lorahub", source);
     s.get("optimizer", c.optimizer.name);
     s.get("budget", c.optimizer.budget);
@@ -261,7 +267,7 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
     s.get("batch_size", c.batch_size);
     s.check_unknown();
   }
-  {
+  if (root.contains("lora_ft")) {
     Section s(subtable(root, "lora_ft", source), "lora_ft", source);
     s.get("r", c.lora_ft.r);
     s.get("alpha", c.lora_ft.alpha);
@@ -274,20 +280,21 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
     s.get("max_grad_norm", c.lora_ft.max_grad_norm);
     s.check_unknown();
   }
-  {
+  if (root.contains("eval")) {
     Section s(subtable(root, "eval", source), "eval", source);
     s.get("max_new_tokens", c.max_new_tokens);
     s.get("batch_size", c.eval_batch_size);
     s.check_unknown();
   }
-  {
+  if (root.contains("schedule")) {
     Section s(subtable(root, "schedule", source), "schedule", source);
     s.get("candidates_per_request", c.candidates_per_request);
     s.get("eval_shard", c.eval_shard);
     s.get("max_active_runs", c.max_active_runs);
+    s.get("broadcast", c.broadcast);
     s.check_unknown();
   }
-  {
+  if (root.contains("output")) {
     Section s(subtable(root, "output", source), "output", source);
     s.path("path", c.output, base);
     s.get("resume", c.resume);
@@ -371,7 +378,7 @@ nlohmann::json JobConfig::to_json() const {
                   {"weight_decay", lora_ft.weight_decay}, {"max_grad_norm", lora_ft.max_grad_norm}};
   j["eval"] = {{"max_new_tokens", max_new_tokens}, {"batch_size", eval_batch_size}};
   j["schedule"] = {{"candidates_per_request", candidates_per_request}, {"eval_shard", eval_shard},
-                   {"max_active_runs", max_active_runs}};
+                   {"max_active_runs", max_active_runs}, {"broadcast", broadcast}};
   j["output"] = {{"path", output}, {"resume", resume}};
   return j;
 }
@@ -385,15 +392,12 @@ void JobConfig::validate() const {
   if (dtype != "f32" && dtype != "bf16") fail(src, ": model.dtype must be \"f32\" or \"bf16\", got \"", dtype, "\"");
   if (device != "cpu" && device != "cuda") fail(src, ": model.device must be \"cpu\" or \"cuda\", got \"", device, "\"");
   if (methods.empty()) fail(src, ": run.methods is empty");
-  bool needs_library = false;
   std::set<std::string> seen_methods;
   for (const auto& m : methods) {
     auto method = parse_method(m);
     if (!seen_methods.insert(to_string(method)).second) fail(src, ": run.methods lists '", m, "' twice");
-    needs_library = needs_library || method == Method::kLoraHub || method == Method::kUniform ||
-                    method == Method::kLoraSingle;
   }
-  if (needs_library) {
+  if (job_needs_library(*this)) {
     if (library.empty()) fail(src, ": library.path is not set (needed by ", "the lorahub/uniform/lora-single methods)");
     if (!fs::exists(library)) fail(src, ": library.path '", library, "' does not exist");
   }
@@ -447,6 +451,14 @@ void JobConfig::validate() const {
   if (eval_shard < 1) fail(src, ": schedule.eval_shard must be >= 1");
   if (max_test < 0) fail(src, ": data.max_test must be >= 0");
   if (output.empty()) fail(src, ": output.path is empty");
+}
+
+bool job_needs_library(const JobConfig& config) {
+  for (const auto& m : config.methods) {
+    auto method = parse_method(m);
+    if (method == Method::kLoraHub || method == Method::kUniform || method == Method::kLoraSingle) return true;
+  }
+  return false;
 }
 
 std::vector<std::string> library_module_folders(const std::string& source) {

@@ -21,13 +21,6 @@ core::NamedArray to_array(const std::string& name, const torch::Tensor& t) {
   return a;
 }
 
-bool needs_library(const JobConfig& config) {
-  for (const auto& m : config.methods) {
-    auto method = parse_method(m);
-    if (method == Method::kLoraHub || method == Method::kUniform || method == Method::kLoraSingle) return true;
-  }
-  return false;
-}
 }  // namespace
 
 std::vector<core::NamedArray> composition_arrays(const lora::Composition& c) {
@@ -50,7 +43,7 @@ Engine Engine::load(const JobConfig& config, torch::Device device) {
     fail(config.tokenizer_path(), ": tokenizer has ", e.tokenizer->vocab_size(), " ids but the model's vocab_size is ",
          e.model->config().vocab_size);
   }
-  if (needs_library(config)) {
+  if (job_needs_library(config)) {
     e.library = lora::LoraLibrary::load(config.library, e.model.get());
     e.stack = e.library->stack().to(device, torch::kFloat32);
   }

@@ -187,14 +187,22 @@ TEST(JobConfig, TomlErrorsNameFileAndKey) {
   expect_error("[nonsense]\n", "nonsense");
   expect_error("[run]\nseeds = [1, \"x\"]\n", "run.seeds");
   expect_error("[run\n", "invalid TOML");
-  auto c = hub::JobConfig::from_toml_string("[lorahub]\nbudget = 7\noptimizer = \"cmaes\"\n[run]\nseeds = [3]\n",
-                                            "job.toml", "/base");
+  auto c = hub::JobConfig::from_toml_string(
+      "[lorahub]\nbudget = 7\noptimizer = \"cmaes\"\n[run]\nseeds = [3]\n"
+      "[[data.task]]\nname = \"t\"\ntrain = \"a.jsonl\"\ntest = \"b.jsonl\"\n",
+      "job.toml", "/base");
+  ASSERT_EQ(c.tasks.size(), 1u);
+  EXPECT_EQ(c.tasks[0].train_file, "/base/a.jsonl");
   EXPECT_EQ(c.optimizer.budget, 7);
   EXPECT_EQ(c.optimizer.name, "cmaes");
   EXPECT_EQ(c.seeds, std::vector<std::int64_t>{3});
   c.apply_overrides({"lorahub.budget=9", "output.path=out.h5", "run.seeds=[4,5]"});
   EXPECT_EQ(c.optimizer.budget, 9);
   EXPECT_EQ(c.seeds, (std::vector<std::int64_t>{4, 5}));
+  c.apply_overrides({"data.max_test=3"});
+  EXPECT_EQ(c.max_test, 3);
+  EXPECT_EQ(c.tasks.size(), 1u) << "an override of another key must keep the task list";
+  EXPECT_EQ(c.optimizer.name, "cmaes");
   EXPECT_THROW(c.apply_overrides({"lorahub.nope=1"}), lorahub::core::Error);
   EXPECT_THROW(c.apply_overrides({"budget=1"}), lorahub::core::Error);
   // validate() names what is missing.

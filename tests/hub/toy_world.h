@@ -58,10 +58,10 @@ struct World {
   std::vector<std::string> module_names;
 };
 
-/// Builds the world under a fresh temp folder (removed by the caller). `modules` random rank-4 q/v adapters.
-inline World make_world(const std::string& tag, int modules = 4) {
+/// Builds the world under `root` (replaced; removed by the caller). `modules` random rank-4 q/v adapters.
+inline World make_world_at(const fs::path& root, int modules = 4) {
   World w;
-  w.root = fs::temp_directory_path() / ("lorahub_toy_" + tag + "_" + std::to_string(::getpid()));
+  w.root = root;
   fs::remove_all(w.root);
   fs::create_directories(w.root);
   {
@@ -111,6 +111,11 @@ inline World make_world(const std::string& tag, int modules = 4) {
   write_task(w.train, 20, 1);
   write_task(w.test, 12, 2);
   return w;
+}
+
+/// make_world_at in a fresh temp folder named after `tag` and this process.
+inline World make_world(const std::string& tag, int modules = 4) {
+  return make_world_at(fs::temp_directory_path() / ("lorahub_toy_" + tag + "_" + std::to_string(::getpid())), modules);
 }
 
 }  // namespace toy

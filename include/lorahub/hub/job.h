@@ -54,6 +54,7 @@ struct JobConfig {
   std::string sampler = "cpython";     ///< "cpython" (the reference's random.sample) or "native"
   std::vector<std::string> modules;    ///< explicit selection (overrides sampling)
   // [data]
+  std::string bbh_dir;  ///< data.bbh_dir: where data.tasks / data.task_list names are found
   std::vector<TaskSource> tasks;
   std::string prompt = "auto";         ///< "auto" (BBH: zero-shot format; files: input as is), "zero-shot", "input"
   std::int64_t max_test = 0;           ///< cap on test examples per task (0 = all)
@@ -77,6 +78,7 @@ struct JobConfig {
   std::int64_t candidates_per_request = 8;  ///< fixed chunking of a population: results never depend on rank count
   std::int64_t eval_shard = 32;             ///< test examples per evaluation request
   std::int64_t max_active_runs = 0;         ///< 0: 4 per worker
+  bool broadcast = true;                    ///< with >1 rank: rank 0 reads the inputs once and broadcasts them
   // [output]
   std::string output = "results.h5";
   bool resume = false;
@@ -95,6 +97,9 @@ struct JobConfig {
   void validate() const;
   std::string tokenizer_path() const;
 };
+
+/// Whether any of the job's methods composes modules of the LoRA library (lorahub, uniform, lora-single).
+bool job_needs_library(const JobConfig& config);
 
 /// One run: everything a worker needs to prepare it, derived deterministically from the job.
 struct RunSpec {

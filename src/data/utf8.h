@@ -4,15 +4,12 @@
 #include <string>
 #include <string_view>
 
+#include "lorahub/core/utf8.h"
+
 namespace lorahub::data::detail {
 
-/// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, surrogates or code points
-/// above U+10FFFF) starting at s[i], storing its code point in `cp`; 0 when malformed or truncated.
-/// Requires i < s.size().
-std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp);
-
-/// Appends the UTF-8 encoding of a valid code point.
-void append_utf8(std::string& out, char32_t cp);
+using core::append_utf8;
+using core::decode_utf8;
 
 /// Throws core::Error "<origin>: line L, column C (byte B): invalid UTF-8 ..." at the first
 /// malformed sequence of `text`; columns count bytes from 1.

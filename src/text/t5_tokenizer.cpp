@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "lorahub/core/error.h"
+#include "lorahub/core/utf8.h"
 #include "text/spm_model.h"
 
 namespace lorahub::text {
@@ -24,42 +25,11 @@ bool is_python_space(char32_t c) {
          c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-// Decodes the UTF-8 sequence at s[pos]; returns its length, or 0 when it is not valid UTF-8
-// (such bytes are never whitespace).
-std::size_t decode_utf8(std::string_view s, std::size_t pos, char32_t* out) {
-  const auto b0 = static_cast<unsigned char>(s[pos]);
-  std::size_t len = 0;
-  char32_t c = 0;
-  if (b0 < 0x80) {
-    *out = b0;
-    return 1;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    c = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    c = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    c = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (pos + len > s.size()) return 0;
-  for (std::size_t i = 1; i < len; ++i) {
-    const auto b = static_cast<unsigned char>(s[pos + i]);
-    if ((b & 0xC0) != 0x80) return 0;
-    c = (c << 6) | (b & 0x3F);
-  }
-  *out = c;
-  return len;
-}
-
 std::string_view lstrip_python(std::string_view s) {
   std::size_t pos = 0;
   while (pos < s.size()) {
     char32_t c = 0;
-    const std::size_t len = decode_utf8(s, pos, &c);
+    const std::size_t len = core::decode_utf8(s, pos, c);
     if (len == 0 || !is_python_space(c)) break;
     pos += len;
   }
@@ -74,7 +44,7 @@ std::string_view rstrip_python(std::string_view s) {
     while (start > 0 && end - start < 4 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80)
       --start;
     char32_t c = 0;
-    const std::size_t len = decode_utf8(s, start, &c);
+    const std::size_t len = core::decode_utf8(s, start, c);
     if (len == 0 || start + len != end || !is_python_space(c)) break;
     end = start;
   }

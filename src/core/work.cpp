@@ -9,7 +9,7 @@ namespace lorahub::core {
 namespace {
 
 constexpr std::uint32_t kItemMagic = 0x4c484931;    // "LHI1"
-constexpr std::uint32_t kResultMagic = 0x4c485231;  // "LHR1"
+constexpr std::uint32_t kResultMagic = 0x4c485232;  // "LHR2"
 
 class Writer {
  public:
@@ -132,6 +132,7 @@ std::string serialize(const WorkResult& res) {
   }
   w.vec(res.values);
   w.pod(res.seconds);
+  w.pod(res.learn_seconds);
   return w.take();
 }
 
@@ -157,6 +158,7 @@ WorkResult deserialize_result(std::string_view bytes) {
   }
   res.values = r.vec<double>();
   res.seconds = r.pod<double>();
+  res.learn_seconds = r.pod<double>();
   r.finish();
   return res;
 }

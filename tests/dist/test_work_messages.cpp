@@ -38,6 +38,7 @@ WorkResult sample_result() {
   r.arrays = {a, empty};
   r.values = {1.0, 2.5};
   r.seconds = 12.75;
+  r.learn_seconds = 7.5;
   return r;
 }
 
@@ -86,6 +87,7 @@ TEST(WorkMessages, ResultRoundTripIsExact) {
   EXPECT_EQ(back.arrays[1].shape, std::vector<std::int64_t>{0});
   EXPECT_EQ(back.values, r.values);
   EXPECT_EQ(back.seconds, r.seconds);
+  EXPECT_EQ(back.learn_seconds, r.learn_seconds);
 }
 
 TEST(WorkMessages, EveryTruncationThrows) {

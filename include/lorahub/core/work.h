@@ -43,6 +43,7 @@ struct WorkResult {
   std::vector<NamedArray> arrays;        ///< composed or trained LoRA factors, PEFT key names
   std::vector<double> values;            ///< method-specific numbers (e.g. fine-tuning losses)
   double seconds = 0;                    ///< worker compute time
+  double learn_seconds = 0;              ///< fine-tune: the training part of `seconds`
 };
 
 /// Hands out work and takes results; implemented by the job driver, run by dist (serially or over MPI).

@@ -43,7 +43,8 @@ struct RunStats {
   std::size_t bytes_sent = 0;
   std::size_t bytes_received = 0;
   double scheduler_seconds = 0;       ///< coordinator time inside next()/complete()/done()
-  double mpi_seconds = 0;             ///< coordinator time inside MPI calls
+  double mpi_seconds = 0;             ///< coordinator time inside MPI calls that moved a message
+  double idle_probe_seconds = 0;      ///< coordinator time in probes that found no message (waiting)
   double round_trip_seconds = 0;      ///< sum over items of send -> result received (includes queueing)
   double efficiency = 0;              ///< sum busy / (wall * workers)
 

@@ -220,6 +220,7 @@ std::vector<WorkItem> RunDriver::on_result(const WorkResult& result) {
         for (const auto& a : result.arrays) composed_.push_back(io::Matrix{a.name, a.shape, a.data});
         fine_tune_losses_ = result.values;
         search_done_ = now_s();
+        fine_tune_seconds_ = {result.learn_seconds, result.seconds - result.learn_seconds};
         finish_evaluation();
         return {};
       }
@@ -329,7 +330,11 @@ void RunDriver::finish_record() {
   r.number_attrs["num_modules"] = static_cast<double>(spec_.modules.size());
   r.number_attrs["evaluations"] = static_cast<double>(evaluations_);
   double end = now_s();
-  if (started_ > 0) {
+  if (fine_tune_seconds_) {
+    // Training and answering happen in one work item; the worker timed the two parts.
+    r.number_attrs["learn_seconds"] = fine_tune_seconds_->first;
+    r.number_attrs["eval_seconds"] = fine_tune_seconds_->second;
+  } else if (started_ > 0) {
     double learned = search_done_ > 0 ? search_done_ : end;
     r.number_attrs["learn_seconds"] = learned - started_;
     r.number_attrs["eval_seconds"] = end - learned;
@@ -396,8 +401,10 @@ void JobDriver::complete(const WorkResult& result) {
   evaluations_ += it->second->evaluations() - before;
   for (auto& i : items) ready_.push_back(std::move(i));
   if (it->second->finished()) finish(result.run);
+  const double elapsed = progress_.elapsed_s();
   progress_.update(static_cast<std::size_t>(done_),
-                   core::cat(evaluations_, " evals, ", active_.size(), " active", failed_ ? core::cat(", ", failed_, " failed") : ""));
+                   core::cat(evaluations_, " evals (", elapsed > 0 ? static_cast<double>(evaluations_) / elapsed : 0.0,
+                             "/s), ", active_.size(), " active", failed_ ? core::cat(", ", failed_, " failed") : ""));
 }
 
 void JobDriver::finish(std::int64_t run) {

@@ -39,21 +39,56 @@ FitnessEvaluator::FitnessEvaluator(model::T5ModelImpl& model, const lora::Module
                                    std::vector<std::size_t> modules, const std::vector<data::Example>& examples,
                                    const text::T5Tokenizer& tokenizer, double l1, std::int64_t batch_size)
     : model_(model), library_(library), modules_(std::move(modules)), num_examples_(examples.size()), l1_(l1) {
-  if (examples.empty()) core::fail("the few-shot objective needs at least one example");
+  std::vector<std::vector<std::int64_t>> inputs, targets;
+  for (const auto& e : examples) {
+    inputs.push_back(encode_truncated(tokenizer, e.input));
+    targets.push_back(encode_truncated(tokenizer, e.target));
+  }
+  build_batches(inputs, targets, batch_size);
+}
+
+FitnessEvaluator::FitnessEvaluator(model::T5ModelImpl& model, const lora::ModuleStack& library,
+                                   std::vector<std::size_t> modules,
+                                   const std::vector<std::vector<std::int64_t>>& input_ids,
+                                   const std::vector<std::vector<std::int64_t>>& target_ids, double l1,
+                                   std::int64_t batch_size)
+    : model_(model), library_(library), modules_(std::move(modules)), num_examples_(input_ids.size()), l1_(l1) {
+  if (input_ids.size() != target_ids.size()) {
+    core::fail("the few-shot objective got ", input_ids.size(), " inputs but ", target_ids.size(), " targets");
+  }
+  const auto vocab = model.config().vocab_size;
+  for (const auto* rows : {&input_ids, &target_ids}) {
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+      const auto& r = (*rows)[i];
+      if (r.empty() || r.size() > kMaxInputTokens) {
+        core::fail("few-shot example ", i, ": ", rows == &input_ids ? "input" : "target", " has ", r.size(),
+                   " tokens, expected 1..", kMaxInputTokens);
+      }
+      for (auto id : r) {
+        if (id < 0 || id >= vocab) core::fail("few-shot example ", i, ": token id ", id, " outside the vocabulary [0, ", vocab, ")");
+      }
+    }
+  }
+  build_batches(input_ids, target_ids, batch_size);
+}
+
+void FitnessEvaluator::build_batches(const std::vector<std::vector<std::int64_t>>& all_inputs,
+                                     const std::vector<std::vector<std::int64_t>>& all_targets,
+                                     std::int64_t batch_size) {
+  if (all_inputs.empty()) core::fail("the few-shot objective needs at least one example");
   if (modules_.empty()) core::fail("the few-shot objective needs at least one module");
   for (auto i : modules_) {
-    if (i >= static_cast<std::size_t>(library.size())) core::fail("module index ", i, " outside the library");
+    if (i >= static_cast<std::size_t>(library_.size())) core::fail("module index ", i, " outside the library");
   }
-  const auto device = model.runtime().device;
-  const std::size_t per_batch = batch_size > 0 ? static_cast<std::size_t>(batch_size) : examples.size();
-  const auto& cfg = model.config();
-  for (std::size_t begin = 0; begin < examples.size(); begin += per_batch) {
-    auto end = std::min(examples.size(), begin + per_batch);
-    std::vector<std::vector<std::int64_t>> inputs, targets;
-    for (std::size_t i = begin; i < end; ++i) {
-      inputs.push_back(encode_truncated(tokenizer, examples[i].input));
-      targets.push_back(encode_truncated(tokenizer, examples[i].target));
-    }
+  const auto device = model_.runtime().device;
+  const std::size_t per_batch = batch_size > 0 ? static_cast<std::size_t>(batch_size) : all_inputs.size();
+  const auto& cfg = model_.config();
+  for (std::size_t begin = 0; begin < all_inputs.size(); begin += per_batch) {
+    auto end = std::min(all_inputs.size(), begin + per_batch);
+    std::vector<std::vector<std::int64_t>> inputs(all_inputs.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                  all_inputs.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<std::vector<std::int64_t>> targets(all_targets.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                   all_targets.begin() + static_cast<std::ptrdiff_t>(end));
     Batch b;
     b.input_ids = pad_sequences(inputs, cfg.pad_token_id, &b.attention_mask);
     b.labels = pad_sequences(targets, -100);  // HF: label padding becomes -100

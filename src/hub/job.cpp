@@ -14,6 +14,7 @@
 #include "lorahub/data/bbh.h"
 #include "lorahub/data/prompt.h"
 #include "lorahub/data/shots.h"
+#include "lorahub/data/task_list.h"
 
 namespace lorahub::hub {
 namespace fs = std::filesystem;
@@ -207,16 +208,7 @@ void parse_into(JobConfig& c, const toml::table& root, const std::string& source
     s.mark("task");  // [[data.task]], read above
     s.check_unknown();
     if (!task_list.empty()) {
-      std::ifstream in(task_list);
-      if (!in) fail(source, ": data.task_list '", task_list, "' cannot be read");
-      std::string line;
-      while (std::getline(in, line)) {
-        auto hash = line.find('#');
-        if (hash != std::string::npos) line = line.substr(0, hash);
-        line.erase(0, line.find_first_not_of(" \t\r"));
-        line.erase(line.find_last_not_of(" \t\r") + 1);
-        if (!line.empty()) task_names.push_back(line);
-      }
+      for (auto& name : data::read_task_list(task_list)) task_names.push_back(std::move(name));
     }
     if (!task_names.empty() && bbh_dir.empty()) fail(source, ": data.tasks needs data.bbh_dir");
     if (s.has("bbh_dir") && task_names.empty() && task_list.empty()) {
@@ -328,6 +320,22 @@ JobConfig JobConfig::from_toml_file(const std::string& path) {
   os << in.rdbuf();
   auto base = fs::absolute(fs::path(path)).parent_path().string();
   return from_toml_string(os.str(), path, base);
+}
+
+JobConfig JobConfig::from_toml_files(const std::vector<std::string>& paths) {
+  if (paths.empty()) fail("no job configuration given");
+  JobConfig c = from_toml_file(paths.front());
+  for (std::size_t i = 1; i < paths.size(); ++i) {
+    std::ifstream in(paths[i], std::ios::binary);
+    if (!in) fail(paths[i], ": cannot read the job configuration");
+    std::ostringstream os;
+    os << in.rdbuf();
+    parse_into(c, parse_toml(os.str(), paths[i]), paths[i], fs::absolute(fs::path(paths[i])).parent_path().string());
+  }
+  std::string all;
+  for (const auto& p : paths) all += (all.empty() ? "" : " + ") + p;
+  c.source = all;
+  return c;
 }
 
 void JobConfig::apply_overrides(const std::vector<std::string>& overrides) {

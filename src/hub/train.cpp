@@ -6,6 +6,7 @@
 #include "lorahub/core/error.h"
 #include "lorahub/core/random.h"
 #include "lorahub/hub/fitness.h"
+#include "lorahub/hub/pretrain.h"
 
 namespace lorahub::hub {
 using core::fail;
@@ -34,11 +35,6 @@ class TrainingScope {
   std::vector<bool> flags_;
 };
 
-double linear_schedule(std::int64_t step, std::int64_t total, std::int64_t warmup) {
-  if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<std::int64_t>(1, warmup));
-  return std::max(0.0, static_cast<double>(total - step) / static_cast<double>(std::max<std::int64_t>(1, total - warmup)));
-}
-
 }  // namespace
 
 lora::LoraAdapter train_lora(model::T5ModelImpl& model, const text::T5Tokenizer& tokenizer,
@@ -50,7 +46,6 @@ lora::LoraAdapter train_lora(model::T5ModelImpl& model, const text::T5Tokenizer&
   if (ft.batch_size < 1) fail("train-lora: batch size must be >= 1");
   if (!(ft.lr > 0)) fail("train-lora: learning rate must be positive");
   const auto device = model.runtime().device;
-  const auto& cfg = model.config();
 
   lora::LoraAdapter adapter;
   adapter.name = "lora-ft";
@@ -71,7 +66,7 @@ lora::LoraAdapter train_lora(model::T5ModelImpl& model, const text::T5Tokenizer&
   }
 
   // PEFT's initialisation: A ~ kaiming_uniform(a=√5) = U(±1/√in), B = 0.
-  auto gen = at::detail::createCPUGenerator(options.seed);
+  auto gen = at::detail::createCPUGenerator(options.init_seed.value_or(options.seed));
   std::vector<torch::Tensor> params;
   std::vector<std::pair<torch::Tensor, torch::Tensor>> factors;
   for (const auto& name : targets) {
@@ -122,20 +117,10 @@ lora::LoraAdapter train_lora(model::T5ModelImpl& model, const text::T5Tokenizer&
           in.push_back(inputs[order[static_cast<std::size_t>(i)]]);
           lab.push_back(labels[order[static_cast<std::size_t>(i)]]);
         }
-        torch::Tensor mask;
-        auto ids = pad_sequences(in, cfg.pad_token_id, &mask).to(device);
-        auto y = pad_sequences(lab, -100).to(device);
-        auto dec = model::shift_right(y, cfg.decoder_start_token_id, cfg.pad_token_id);
         const double lr = ft.lr * linear_schedule(step, total, warmup);
         for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-        optimizer.zero_grad();
-        auto out = model.forward(ids, mask.to(device), dec);
-        auto loss = model::seq2seq_loss(out.logits, y).loss;
-        loss.backward();
-        if (ft.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, ft.max_grad_norm);
-        optimizer.step();
+        const double value = seq2seq_train_step(model, in, lab, optimizer, params, ft.max_grad_norm, options.autocast_bf16);
         ++step;
-        const double value = loss.item<double>();
         if (!std::isfinite(value)) fail("train-lora: loss became ", value, " at step ", step);
         if (on_step) on_step(step, value);
       }

@@ -121,7 +121,9 @@ WorkResult Worker::handle_unchecked(const WorkItem& item, const RunSpec& spec) {
       TrainOptions opts;
       opts.lora = config_.lora_ft;
       opts.seed = static_cast<std::uint64_t>(spec.seed);
+      auto t0 = std::chrono::steady_clock::now();
       auto adapter = train_lora(model, tok, spec.train, opts, [&](std::int64_t, double loss) { r.values.push_back(loss); });
+      r.learn_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       lora::Composition comp;
       comp.scaling = adapter.config.scaling();
       for (const auto& [name, ab] : adapter.modules) {

@@ -81,6 +81,38 @@ TEST_F(HubToy, ObjectiveBatchedEqualsSeparateAndZeroIsBase) {
   EXPECT_GT(std::abs(fit2.evaluate({cands[1]})[0] - batched[1]), 1e-4);
 }
 
+TEST_F(HubToy, TokenIdConstructorMatchesTokenizerConstructor) {
+  auto c = config("unused.h5");
+  auto engine = hub::Engine::load(c, torch::kCPU);
+  auto train = examples(world_->train);
+  train.resize(5);
+  std::vector<std::vector<std::int64_t>> in, tgt;
+  for (const auto& e : train) {
+    in.push_back(engine.tokenizer->encode(e.input));
+    tgt.push_back(engine.tokenizer->encode(e.target));
+  }
+  std::vector<std::vector<double>> cands = {{0.0, 0.0, 0.0}, {0.7, -0.3, 1.1}, {-1.5, 1.5, 0.2}};
+  for (std::int64_t batch : {0, 2}) {
+    hub::FitnessEvaluator by_text(*engine.model, *engine.stack, {2, 0, 3}, train, *engine.tokenizer, 0.05, batch);
+    hub::FitnessEvaluator by_ids(*engine.model, *engine.stack, {2, 0, 3}, in, tgt, 0.05, batch);
+    EXPECT_EQ(by_ids.num_examples(), 5u);
+    auto a = by_text.evaluate(cands);
+    auto b = by_ids.evaluate(cands);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "batch " << batch << " candidate " << i;
+  }
+  auto bad = in;
+  bad[1].push_back(engine.model->config().vocab_size);
+  EXPECT_THROW(hub::FitnessEvaluator(*engine.model, *engine.stack, {0}, bad, tgt, 0.05, 0), lorahub::core::Error);
+  auto short_targets = tgt;
+  short_targets.pop_back();
+  EXPECT_THROW(hub::FitnessEvaluator(*engine.model, *engine.stack, {0}, in, short_targets, 0.05, 0),
+               lorahub::core::Error);
+  auto empty = tgt;
+  empty[0].clear();
+  EXPECT_THROW(hub::FitnessEvaluator(*engine.model, *engine.stack, {0}, in, empty, 0.05, 0), lorahub::core::Error);
+}
+
 TEST_F(HubToy, PaddingNeverChangesResults) {
   auto c = config("unused.h5");
   auto engine = hub::Engine::load(c, torch::kCPU);

@@ -71,6 +71,7 @@ class RunDriver {
   std::map<std::int64_t, Slot> slots_;  // seq of each outstanding item
   std::vector<io::Matrix> composed_;
   std::vector<double> fine_tune_losses_;
+  std::optional<std::pair<double, double>> fine_tune_seconds_;  // training, answering
   double worker_seconds_ = 0;
   double started_ = 0, search_done_ = 0;
   std::string start_time_;

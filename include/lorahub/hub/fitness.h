@@ -27,6 +27,11 @@ class FitnessEvaluator {
   FitnessEvaluator(model::T5ModelImpl& model, const lora::ModuleStack& library, std::vector<std::size_t> modules,
                    const std::vector<data::Example>& examples, const text::T5Tokenizer& tokenizer, double l1,
                    std::int64_t batch_size);
+  /// Tokenizer-free form (benchmarks): example i is input_ids[i] → target_ids[i], token ids as the tokenizer
+  /// would give them (EOS included, at most kMaxInputTokens each). Same objective as above.
+  FitnessEvaluator(model::T5ModelImpl& model, const lora::ModuleStack& library, std::vector<std::size_t> modules,
+                   const std::vector<std::vector<std::int64_t>>& input_ids,
+                   const std::vector<std::vector<std::int64_t>>& target_ids, double l1, std::int64_t batch_size);
   /// Objective value per candidate (each [N]); all candidates in one batched forward per example batch.
   std::vector<double> evaluate(const std::vector<std::vector<double>>& candidates);
   /// The cross-entropy part only (objective minus the l1 term) of the last evaluate() call.
@@ -38,6 +43,8 @@ class FitnessEvaluator {
   struct Batch {
     torch::Tensor input_ids, attention_mask, labels, decoder_input_ids;  // on the model's device
   };
+  void build_batches(const std::vector<std::vector<std::int64_t>>& inputs,
+                     const std::vector<std::vector<std::int64_t>>& targets, std::int64_t batch_size);
   model::T5ModelImpl& model_;
   const lora::ModuleStack& library_;
   std::vector<std::size_t> modules_;

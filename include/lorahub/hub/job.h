@@ -88,6 +88,8 @@ struct JobConfig {
   /// Parses a TOML job file; unknown keys, wrong types and bad values are errors naming file and key.
   /// Relative paths are resolved against the file's folder.
   static JobConfig from_toml_file(const std::string& path);
+  /// Layers several files: each later file sets only the keys it names (e.g. a model config, then a job).
+  static JobConfig from_toml_files(const std::vector<std::string>& paths);
   static JobConfig from_toml_string(const std::string& text, const std::string& source, const std::string& base_dir);
   /// Applies "section.key=value" overrides (TOML value syntax) on top of this configuration.
   void apply_overrides(const std::vector<std::string>& overrides);

@@ -1,4 +1,5 @@
 // learn, run, export: LoraHub runs, one or thousands, serially or under MPI.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -9,14 +10,17 @@
 #include <torch/torch.h>
 
 #include "commands.h"
+#include "job_runner.h"
+#include "record_writer.h"
+#include "staging.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
-#include "lorahub/core/safetensors.h"
 #include "lorahub/dist/comm.h"
 #include "lorahub/dist/run.h"
 #include "lorahub/hub/driver.h"
 #include "lorahub/hub/job.h"
 #include "lorahub/hub/worker.h"
+#include "lorahub/io/peft_export.h"
 #include "lorahub/io/result_store.h"
 
 namespace lorahub::app {
@@ -52,10 +56,7 @@ class LearnProgress : public core::Scheduler {
   bool search_reported_ = false;
 };
 
-struct JobOutcome {
-  std::int64_t runs = 0, failed = 0, skipped = 0;
-  std::vector<io::RunRecord> records;  // rank 0
-};
+}  // namespace
 
 JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
   dist::Comm comm;
@@ -76,6 +77,7 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
       std::vector<std::string> names;
       if (!config.library.empty() && fs::exists(config.library)) names = hub::library_module_names(config.library);
       runs = hub::expand_job(config, names);
+      if (auto parent = fs::path(config.output).parent_path(); !parent.empty()) fs::create_directories(parent);
       store = std::make_unique<io::ResultStore>(config.output, config.resume ? io::ResultStore::Mode::kResume
                                                                              : io::ResultStore::Mode::kCreate);
       store->set_job_attrs({{"job_config", config.to_json().dump()}});
@@ -102,7 +104,18 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
                              threads, " thread(s) per process, dtype ", config.dtype));
   }
 
-  // Workers (or the single rank) hold the model; loading errors are agreed so no rank hangs.
+  // Workers (or the single rank) hold the model; loading errors are agreed so no rank hangs. With several
+  // ranks the inputs are read once, by rank 0, and reach every node through MPI (or NCCL).
+  auto load_start = std::chrono::steady_clock::now();
+  std::unique_ptr<StagedInputs> staged;
+  if (!inline_worker && config.broadcast) {
+    staged = StagedInputs::stage(comm, config, hub::job_needs_library(config));
+    if (comm.is_root()) {
+      core::log_info(core::cat("inputs: ", staged->bytes() >> 20, " MiB read once and broadcast (", staged->transport(),
+                               ") to every node in ", staged->seconds(), " s"));
+    }
+  }
+  const hub::JobConfig& worker_config = staged ? staged->config() : config;
   std::unique_ptr<hub::Engine> engine;
   std::unique_ptr<hub::Worker> worker;
   if (!comm.is_root() || inline_worker) {
@@ -112,8 +125,8 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
         if (!torch::cuda::is_available()) fail("model.device = \"cuda\" but this libtorch has no CUDA device");
         device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank() % torch::cuda::device_count()));
       }
-      engine = std::make_unique<hub::Engine>(hub::Engine::load(config, device));
-      worker = std::make_unique<hub::Worker>(*engine, runs, config);
+      engine = std::make_unique<hub::Engine>(hub::Engine::load(worker_config, device));
+      worker = std::make_unique<hub::Worker>(*engine, runs, worker_config);
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -123,16 +136,25 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
     throw ReportedElsewhere(*err);
   }
 
+  outcome.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  if (comm.is_root()) {
+    core::log_info(core::cat("model", hub::job_needs_library(config) ? " and LoRA library" : "", " loaded on every worker in ",
+                             outcome.load_seconds, " s (",
+                             staged ? "broadcast" : "each rank reading the files", ")"));
+  }
+
   std::unique_ptr<hub::JobDriver> driver;
   std::unique_ptr<LearnProgress> learn_progress;
   core::Scheduler* scheduler = nullptr;
   std::optional<text::T5Tokenizer> counter;
+  std::unique_ptr<RecordWriter> writer;
   if (comm.is_root()) {
     counter = text::T5Tokenizer::load(config.tokenizer_path());
+    writer = std::make_unique<RecordWriter>(*store);
     driver = std::make_unique<hub::JobDriver>(
         runs, config,
         [&](const io::RunRecord& record) {
-          store->write_run(record);
+          writer->push(record);
           ++outcome.runs;
           if (record.status != "complete") ++outcome.failed;
           if (learn_mode) outcome.records.push_back(record);
@@ -146,10 +168,15 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
   }
   dist::Handler handler = [&](const core::WorkItem& item) { return worker->handle(item); };
   auto stats = dist::run(comm, scheduler, handler);
+  if (writer) writer->flush();
   outcome.skipped = static_cast<std::int64_t>(skip.size());
   if (comm.is_root()) core::log_info(stats.summary());
+  outcome.stats = stats;
+  if (driver) outcome.evaluations = driver->evaluations();
   return outcome;
 }
+
+namespace {
 
 void add_learn_options(CLI::App* cmd, hub::JobConfig& c, std::shared_ptr<std::map<std::string, std::string>> extra) {
   cmd->add_option("--model", c.model_dir, "HF model folder (config.json + weights + spiece.model)")->required();
@@ -161,8 +188,8 @@ void add_learn_options(CLI::App* cmd, hub::JobConfig& c, std::shared_ptr<std::ma
   cmd->add_option("--task", (*extra)["task"], "Task name (BBH task with --bbh-dir; a label otherwise)");
   cmd->add_option("--description", (*extra)["description"], "Task description for --train/--test prompts");
   cmd->add_option("--seed", (*extra)["seed"], "Run seed: module sampling (and CMA-ES)");
-  cmd->add_option("--modules", c.num_modules, "N: modules composed per run")->check(CLI::PositiveNumber);
-  cmd->add_option("--module-names", (*extra)["module_names"], "Explicit modules a,b,c (instead of sampling)");
+  cmd->add_option("--modules", (*extra)["modules"],
+                  "N modules sampled per run (default 20), or explicit modules: a,b,c or a file of names");
   cmd->add_option("--sampler", c.sampler, "cpython: replay the reference's random.sample; native")
       ->check(CLI::IsMember({"cpython", "native"}));
   cmd->add_option("--shots", c.shots, "K few-shot examples")->check(CLI::PositiveNumber);
@@ -205,7 +232,24 @@ void finish_learn_config(hub::JobConfig& c, const std::map<std::string, std::str
   c.tasks = {t};
   c.methods = {"lorahub"};
   c.seeds = {get("seed").empty() ? 1 : std::stoll(get("seed"))};
-  if (!get("module_names").empty()) c.modules = split_list(get("module_names"));
+  if (!get("modules").empty()) {
+    const auto names = get("modules");
+    if (names.find_first_not_of("0123456789") == std::string::npos) {
+      c.num_modules = std::stoll(names);
+      if (c.num_modules < 1) fail("--modules must be at least 1");
+    } else if (fs::is_regular_file(names)) {
+      // A file of module names, one per line.
+      std::ifstream in(names);
+      for (std::string line; std::getline(in, line);) {
+        line.erase(0, line.find_first_not_of(" \t\r"));
+        line.erase(line.find_last_not_of(" \t\r") + 1);
+        if (!line.empty() && line[0] != '#') c.modules.push_back(line);
+      }
+      if (c.modules.empty()) fail(names, ": no module names");
+    } else {
+      c.modules = split_list(names);
+    }
+  }
   if (!get("shots_seed").empty()) {
     if (get("shots_seed") == "run") {
       c.shots_seed.reset();
@@ -223,6 +267,50 @@ void finish_learn_config(hub::JobConfig& c, const std::map<std::string, std::str
   c.source = "command line";
 }
 
+void select_task_shard(hub::JobConfig& config, const std::string& shard) {
+  auto slash = shard.find('/');
+  std::int64_t index = -1, count = 0;
+  try {
+    if (slash != std::string::npos) {
+      index = std::stoll(shard.substr(0, slash));
+      count = std::stoll(shard.substr(slash + 1));
+    }
+  } catch (const std::exception&) {
+  }
+  if (count < 1 || index < 0 || index >= count) fail("--task-shard must be I/N with 0 <= I < N, got '", shard, "'");
+  std::vector<hub::TaskSource> mine;
+  for (std::size_t i = 0; i < config.tasks.size(); ++i) {
+    if (static_cast<std::int64_t>(i) % count == index) mine.push_back(config.tasks[i]);
+  }
+  if (mine.empty()) fail("--task-shard ", shard, ": the job has only ", config.tasks.size(), " tasks");
+  config.tasks = std::move(mine);
+}
+
+void merge_results(const std::string& out, const std::vector<std::string>& inputs) {
+  if (fs::exists(out)) fail(out, " exists; merge writes a new file");
+  io::ResultStore target(out, io::ResultStore::Mode::kCreate);
+  std::map<std::string, std::string> source_of;
+  std::size_t written = 0;
+  bool attrs = false;
+  for (const auto& in : inputs) {
+    io::ResultStore source(in, io::ResultStore::Mode::kReadOnly);
+    if (!attrs) {
+      auto a = source.job_attrs();
+      if (a.count("job_config")) target.set_job_attrs({{"job_config", a["job_config"]}});
+      attrs = true;
+    }
+    for (const auto& key : source.list_runs()) {
+      if (key.status == "incomplete") continue;
+      auto it = source_of.find(key.group);
+      if (it != source_of.end()) fail("run ", key.group, " is in both ", it->second, " and ", in);
+      target.write_run(source.read_run(key.task, key.method, key.seed));
+      source_of[key.group] = in;
+      ++written;
+    }
+  }
+  core::log_info(core::cat("merged ", written, " runs from ", inputs.size(), " files into ", out));
+}
+
 void export_run(const std::string& results, const std::string& run, const std::string& method, const std::string& out) {
   auto slash = run.rfind('/');
   if (slash == std::string::npos) fail("--run must be TASK/SEED (e.g. boolean_expressions/1), got '", run, "'");
@@ -236,33 +324,10 @@ void export_run(const std::string& results, const std::string& run, const std::s
     fail("--run ", run, ": '", seed_text, "' is not a seed number");
   }
   io::ResultStore store(results, io::ResultStore::Mode::kReadOnly);
-  auto r = store.read_run(task, method, seed);
-  if (r.status != "complete") fail(results, ": run ", task, "/", method, "/seed_", seed, " is ", r.status, ": ", r.failure_reason);
-  if (r.composed.empty()) fail(results, ": run ", task, "/", method, "/seed_", seed, " stores no composed adapter");
-  nlohmann::json config = nlohmann::json::object();
-  for (const auto& [k, v] : r.adapter_config) {
-    try {
-      config[k] = nlohmann::json::parse(v);
-    } catch (const nlohmann::json::exception&) {
-      config[k] = v;
-    }
-  }
-  if (!config.contains("r") || !config.contains("lora_alpha")) fail(results, ": run ", run, " has no adapter_config (r, lora_alpha)");
-  config["base_model_name_or_path"] = r.text_attrs.count("model_path") ? r.text_attrs.at("model_path") : "";
-  config["inference_mode"] = true;
-  fs::create_directories(out);
-  {
-    std::ofstream f(fs::path(out) / "adapter_config.json");
-    f << config.dump(2) << "\n";
-    if (!f) fail(out, ": cannot write adapter_config.json");
-  }
-  std::vector<core::TensorRef> refs;
-  for (const auto& m : r.composed) {
-    refs.push_back(core::TensorRef{m.name, core::DType::kF32, m.shape, m.data.data(), m.data.size() * sizeof(float)});
-  }
-  core::write_safetensors((fs::path(out) / "adapter_model.safetensors").string(), refs, {{"format", "pt"}});
-  core::log_info(core::cat("exported ", r.composed.size() / 2, " composed LoRA modules (r ", config["r"].dump(),
-                           ", alpha ", config["lora_alpha"].dump(), ") of ", task, "/seed_", seed, " to ", out));
+  auto record = store.read_run(task, method, seed);
+  io::export_peft_adapter(record, out);
+  core::log_info(core::cat("exported the composed LoRA of ", task, "/", method, "/seed_", seed, " (",
+                           record.composed.size() / 2, " target modules) to ", out));
 }
 
 }  // namespace
@@ -293,28 +358,41 @@ void add_job_commands(CLI::App& app, Globals& globals) {
   }
   {
     auto* cmd = app.add_subcommand("run", "The batch solver: every run of a job (tasks x methods x seeds), 1 or N ranks");
-    auto path = std::make_shared<std::string>();
+    auto paths = std::make_shared<std::vector<std::string>>();
     auto overrides = std::make_shared<std::vector<std::string>>();
     auto output = std::make_shared<std::string>();
     auto resume = std::make_shared<bool>(false);
     auto max_test = std::make_shared<std::int64_t>(-1);
-    cmd->add_option("--config", *path, "Job file (TOML): see configs/ and jobs/")->required();
+    auto shard = std::make_shared<std::string>();
+    cmd->add_option("--config", *paths, "Job file(s) (TOML), layered in order: e.g. configs/flan-t5-large.toml jobs/bbh-all.toml")
+        ->required();
     cmd->add_option("--set", *overrides, "Override a setting: section.key=value (repeatable)");
     cmd->add_option("--out", *output, "Results file (overrides output.path)");
     cmd->add_flag("--resume", *resume, "Continue the results file, skipping runs already complete");
     cmd->add_option("--max-test", *max_test, "At most this many test examples per task (overrides data.max_test)");
+    cmd->add_option("--task-shard", *shard, "I/N: only tasks I, I+N, I+2N, ... of the job (job arrays)");
     cmd->callback([=, &globals] {
-      auto config = hub::JobConfig::from_toml_file(*path);
+      auto config = hub::JobConfig::from_toml_files(*paths);
       config.apply_overrides(*overrides);
       if (!output->empty()) config.output = *output;
       if (*resume) config.resume = true;
       if (*max_test >= 0) config.max_test = *max_test;
+      if (!shard->empty()) select_task_shard(config, *shard);
+      core::log_debug("job configuration: " + config.to_json().dump());
       auto outcome = run_job(config, globals, false);
       if (core::log_rank() == 0) {
         std::cout << outcome.runs << " runs written to " << config.output << " (" << outcome.failed << " failed, "
                   << outcome.skipped << " already complete)\n";
       }
     });
+  }
+  {
+    auto* cmd = app.add_subcommand("merge", "Combine result files (e.g. the elements of a job array) into one");
+    auto out = std::make_shared<std::string>();
+    auto inputs = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("out", *out, "New results file")->required();
+    cmd->add_option("inputs", *inputs, "Result files to merge")->required();
+    cmd->callback([=] { merge_results(*out, *inputs); });
   }
   {
     auto* cmd = app.add_subcommand("export", "Write a run's composed LoRA as a PEFT adapter folder");

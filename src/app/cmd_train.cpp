@@ -23,6 +23,8 @@ void add_train_commands(CLI::App& app, Globals& globals) {
     std::string model, tokenizer, train, out, targets = "q,v", description, dtype = "f32";
     hub::TrainOptions options;
     std::int64_t log_every = 50;
+    std::int64_t init_seed = -1;
+    std::string autocast = "off";
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--model", a->model, "HF model folder")->required();
@@ -42,10 +44,15 @@ void add_train_commands(CLI::App& app, Globals& globals) {
   cmd->add_option("--max-grad-norm", a->options.lora.max_grad_norm, "Gradient clipping (0: off)");
   cmd->add_option("--warmup-ratio", a->options.warmup_ratio, "Linear warm-up share of the steps");
   cmd->add_option("--seed", a->options.seed, "Seed of initialisation, dropout and example order");
+  cmd->add_option("--init-seed", a->init_seed, "Seed of A's initialisation alone (-1: --seed)");
+  cmd->add_option("--autocast", a->autocast, "bf16: CPU bfloat16 autocast for the forward; off: float32")
+      ->check(CLI::IsMember({"bf16", "off"}));
   cmd->add_option("--log-every", a->log_every, "Print the loss every N steps");
   cmd->callback([a, &globals] {
     setup_threads(globals.threads);
     a->options.lora.targets = split_list(a->targets);
+    if (a->init_seed >= 0) a->options.init_seed = static_cast<std::uint64_t>(a->init_seed);
+    a->options.autocast_bf16 = a->autocast == "bf16";
     model::RuntimeOptions rt;
     rt.dtype = model::parse_compute_dtype(a->dtype);
     auto model = model::load_t5(a->model, rt);
@@ -62,7 +69,7 @@ void add_train_commands(CLI::App& app, Globals& globals) {
     adapter.name = fs::path(a->out).filename().string();
     adapter.config.base_model_name_or_path = a->model;
     lora::save_adapter(adapter, a->out);
-    std::cout << "wrote " << a->out << " (" << adapter.modules.size() << " modules, final loss " << last << ")\n";
+    std::cout << "wrote " << a->out << " (" << adapter.modules.size() << " target modules, final loss " << last << ")\n";
   });
 }
 

@@ -21,6 +21,12 @@ void add_engine_commands(CLI::App& app, Globals& globals);
 void add_job_commands(CLI::App& app, Globals& globals);
 /// train-lora
 void add_train_commands(CLI::App& app, Globals& globals);
+/// report
+void add_report_commands(CLI::App& app, Globals& globals);
+/// pretrain, demo-world
+void add_demo_commands(CLI::App& app, Globals& globals);
+/// bench engine | learn | solver (docs/benchmarks.md)
+void add_bench_commands(CLI::App& app, Globals& globals);
 
 /// Thrown on ranks other than 0 for an error that rank 0 reports, so it is printed once.
 struct ReportedElsewhere : std::runtime_error {

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# End-to-end checks of `lorahub run` on the toy world (tests/app/make_toy_world.cpp), driven by ctest.
+#   e2e.sh serial  LORAHUB TOY              the job serially: 10 runs complete, the 5 of the broken task failed
+#   e2e.sh mpi     LORAHUB TOY N COMPARE    the same job under mpiexec -n N equals the serial result
+#   e2e.sh resume  LORAHUB TOY COMPARE      a bigger job killed mid-way and resumed equals an uninterrupted one
+#   e2e.sh bbh     LORAHUB OUTDIR SOURCE BBH_DIR   all 27 BBH tasks x every method on the demo model, 3 ranks,
+#                                           then the report (checked by check_bbh_report.py)
+set -euo pipefail
+mode=$1 lorahub=$2 toy=$3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+cd "$toy"
+fail() { echo "e2e $mode: $*" >&2; exit 1; }
+
+case $mode in
+  serial)
+    rm -f serial.h5 serial.h5-journal
+    "$lorahub" --threads 1 run --config job.toml --out serial.h5 2> serial.log || { cat serial.log; fail "run failed"; }
+    "$lorahub" inspect serial.h5 > serial.txt
+    grep -q "15 runs, 10 complete" serial.txt || { cat serial.txt; fail "expected 15 runs, 10 complete"; }
+    [ "$(grep -c '^  broken/.* failed .*test_bad.jsonl: line 2: missing field "target"' serial.txt)" = 5 ] ||
+      { cat serial.txt; fail "the broken task's 5 runs must fail, naming the file, line and field"; }
+    grep -q "15 runs written to serial.h5 (5 failed" serial.log || true
+    ;;
+  mpi)
+    n=$4 compare=$5
+    [ -f serial.h5 ] || fail "serial.h5 missing (run the serial test first)"
+    rm -f "mpi$n.h5" "mpi$n.h5-journal"
+    mpiexec -n "$n" --oversubscribe "$lorahub" --threads 1 run --config job.toml --out "mpi$n.h5" 2> "mpi$n.log" ||
+      { cat "mpi$n.log"; fail "mpiexec -n $n failed"; }
+    "$compare" serial.h5 "mpi$n.h5"
+    ;;
+  resume)
+    compare=$4
+    big=(--set 'run.seeds=[1,2,3,4,5,6]' --set lorahub.budget=25)
+    rm -f ref.h5* killed.h5* killed.log
+    "$lorahub" --threads 1 run --config job.toml "${big[@]}" --out ref.h5 2> ref.log || { cat ref.log; fail "reference run failed"; }
+    total=$(grep -c "^run .* complete" ref.log)
+    # Kill (SIGKILL: no clean-up at all) once a few runs are in the file, then resume.
+    "$lorahub" --threads 1 run --config job.toml "${big[@]}" --out killed.h5 2> killed.log &
+    pid=$!
+    for _ in $(seq 600); do
+      [ "$(grep -c '^run .* complete' killed.log || true)" -ge 4 ] && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.02
+    done
+    kill -9 $pid 2>/dev/null || fail "the job ended before it could be killed; make the job bigger"
+    wait $pid 2>/dev/null || true
+    done_before=$(grep -c "^run .* complete" killed.log || true)
+    [ "$done_before" -lt "$total" ] || fail "nothing left to resume"
+    echo "killed after $done_before of $total complete runs"
+    # Resume under MPI: ranks and interruption change nothing in the results.
+    mpiexec -n 3 --oversubscribe "$lorahub" --threads 1 run --config job.toml "${big[@]}" --out killed.h5 --resume \
+      2> resumed.log || { cat resumed.log; fail "resume failed"; }
+    grep -q "already complete" resumed.log || fail "resume did not skip completed runs"
+    "$compare" ref.h5 killed.h5
+    ;;
+  bbh)
+    src=$4 bbh=$5
+    [ -f "$bbh/boolean_expressions.json" ] || { echo "BBH data not found at $bbh: skipped"; exit 77; }
+    rm -f bbh.h5 bbh.h5-journal
+    mpiexec -n 3 --oversubscribe "$lorahub" --threads 1 run \
+      --config "$src/configs/demo-model.toml" "$src/jobs/bbh-all.toml" --set "data.bbh_dir=$bbh" \
+      --max-test 3 --set 'run.seeds=[1,2]' --set run.icl_shots=3 --set lorahub.budget=8 --set eval.max_new_tokens=8 \
+      --set lora_ft.epochs=4 --out bbh.h5 2> bbh.log || { tail -30 bbh.log; fail "the BBH job failed"; }
+    "$lorahub" report bbh.h5 --format json --out bbh.json --plot bbh.svg
+    "$lorahub" report bbh.h5 > bbh.md
+    /usr/bin/python3 "$src/tests/app/check_bbh_report.py" bbh.json "$src/jobs/bbh-all.txt" bbh.svg
+    head -40 bbh.md
+    ;;
+  *) fail "unknown mode" ;;
+esac
+echo "e2e $mode: ok"

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <set>
 #include <tuple>
 
@@ -184,6 +186,32 @@ nlohmann::json parse_json_unique_keys(std::string_view text, const std::string& 
   }
 }
 
+namespace {
+
+// Live mappings, [begin, end) by begin: what release_mapped_pages may touch.
+std::mutex g_mappings_mutex;
+std::map<std::uintptr_t, std::uintptr_t> g_mappings;
+
+}  // namespace
+
+std::size_t release_mapped_pages(const void* data, std::size_t nbytes) {
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const auto end = begin + nbytes;
+  {
+    std::lock_guard<std::mutex> lock(g_mappings_mutex);
+    auto it = g_mappings.upper_bound(begin);
+    if (it == g_mappings.begin()) return 0;
+    --it;
+    if (begin < it->first || end > it->second) return 0;
+  }
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = (begin + page - 1) / page * page;
+  const auto last = end / page * page;
+  if (last <= first) return 0;
+  if (::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return 0;
+  return last - first;
+}
+
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) fail(path, ": cannot open: ", errno_text());
@@ -202,6 +230,10 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   if (map == MAP_FAILED) fail(path, ": mmap of ", file_size, " bytes failed: ", errno_text());
   file->map_ = map;
   file->size_ = file_size;
+  {
+    std::lock_guard<std::mutex> lock(g_mappings_mutex);
+    g_mappings[reinterpret_cast<std::uintptr_t>(map)] = reinterpret_cast<std::uintptr_t>(map) + file_size;
+  }
 
   const auto* base = static_cast<const std::byte*>(map);
   uint64_t header_len = 0;
@@ -325,7 +357,13 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
 }
 
 SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) ::munmap(map_, size_);
+  if (map_ != nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(g_mappings_mutex);
+      g_mappings.erase(reinterpret_cast<std::uintptr_t>(map_));
+    }
+    ::munmap(map_, size_);
+  }
 }
 
 std::vector<std::string> SafetensorsFile::names() const {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lorahub/core/error.h"
+#include "lorahub/core/safetensors.h"
 #include "lorahub/model/checkpoint.h"
 
 namespace lorahub::model {
@@ -302,7 +303,13 @@ T5Model load_t5(const std::string& model_dir, const RuntimeOptions& options) {
     }
     if (!t.is_floating_point()) fail(model_dir, ": key '", it->first, "' has non-float dtype ", t.scalar_type());
     used.insert(it->first);
-    item.value().set_data(t.to(options.device, target));
+    auto converted = t.to(options.device, target);
+    // A converted copy leaves the file's bytes unused: hand their pages back, so that peak memory stays near
+    // the converted weights (f32 on CPU aliases the mapping and keeps it).
+    if (t.device().is_cpu() && converted.data_ptr() != t.data_ptr()) {
+      core::release_mapped_pages(t.data_ptr(), t.nbytes());
+    }
+    item.value().set_data(converted);
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, t] : weights) {

@@ -568,5 +568,32 @@ TEST(SafetensorsMutation, CorruptedFilesLoadOrThrowErrorNeverCrash) {
   EXPECT_GT(stats.accepted, 0);          // and harmless ones (padding, key characters) still load
 }
 
+// Loading with a dtype conversion hands the file's pages back (release_mapped_pages); the bytes must still read
+// back from the file, and nothing outside a live mapping may be touched.
+TEST(Safetensors, ReleasedPagesReadBackFromTheFile) {
+  TempDir dir;
+  std::string big(1 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131 + 7) & 0xFF);
+  const std::string path = dir.file("big.safetensors");
+  write_safetensors(path, {{"w", DType::kU8, {static_cast<int64_t>(big.size())}, big.data(), big.size()}}, {});
+  const void* data = nullptr;
+  {
+    const auto file = SafetensorsFile::open(path);
+    const TensorInfo& info = file->info("w");
+    data = info.data;
+    ASSERT_EQ(std::memcmp(info.data, big.data(), big.size()), 0);  // every page resident now
+    const std::size_t released = release_mapped_pages(info.data, info.nbytes);
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    EXPECT_GE(released, info.nbytes - 2 * page);
+    EXPECT_LE(released, info.nbytes);
+    EXPECT_EQ(std::memcmp(info.data, big.data(), big.size()), 0) << "released pages must read back from the file";
+    // A range that leaves the mapping, and memory that is not a mapping at all, are left alone.
+    EXPECT_EQ(release_mapped_pages(info.data, file->file_size() + page), 0u);
+    EXPECT_EQ(release_mapped_pages(big.data(), big.size()), 0u);
+    EXPECT_EQ(big[12345], static_cast<char>((12345 * 131 + 7) & 0xFF));
+  }
+  EXPECT_EQ(release_mapped_pages(data, 4096), 0u) << "an unmapped file is no longer registered";
+}
+
 }  // namespace
 }  // namespace lorahub::core

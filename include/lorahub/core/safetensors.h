@@ -75,6 +75,13 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+/// When [data, data + nbytes) lies inside a live SafetensorsFile mapping, hands its whole pages back to the
+/// kernel (madvise MADV_DONTNEED): they leave the process's resident set and, if touched again, read back from
+/// the file. For data already copied elsewhere (e.g. converted to another dtype while loading), so that peak
+/// memory stays near the size of the converted weights. Pages written in place (copy-on-write) would revert to
+/// the file's bytes: never call it on data that was modified. Returns the bytes released (0 outside a mapping).
+std::size_t release_mapped_pages(const void* data, std::size_t nbytes);
+
 /// A tensor to write: `nbytes` bytes of row-major, little-endian data at `data`.
 struct TensorRef {
   std::string name;

@@ -23,11 +23,13 @@
 #include "lorahub/report/render.h"
 #include "lorahub/report/summary.h"
 #include "report/text.h"
+#include "data_module/error_text.h"
 
 namespace lorahub::report {
 namespace {
 
 namespace fs = std::filesystem;
+using data::testing::error_text;
 using io::ResultStore;
 using io::RunRecord;
 
@@ -215,16 +217,6 @@ class TempDir {
  private:
   fs::path path_;
 };
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const core::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 // RFC 4180: quoted fields may hold commas, doubled quotes and line breaks; records end in CRLF.
 std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
@@ -491,12 +483,12 @@ TEST(ReportPlan, SeedsOfEachMethodFollowTheJob) {
   JobPlan per_run = parse_job_plan(job_config_json("run"), "x.h5");
   EXPECT_EQ(per_run.seeds.at("icl"), kSeeds);
 
-  EXPECT_NE(error_of([] { parse_job_plan("{not json", "x.h5"); }).find("x.h5: job_config is not a JSON object"),
+  EXPECT_NE(error_text([] { parse_job_plan("{not json", "x.h5"); }).find("x.h5: job_config is not a JSON object"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_job_plan(R"({"data": {"tasks": []}, "run": {"methods": ["lorahub"]}})", "x.h5"); })
+  EXPECT_NE(error_text([] { parse_job_plan(R"({"data": {"tasks": []}, "run": {"methods": ["lorahub"]}})", "x.h5"); })
                 .find("run.seeds"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_job_plan(R"({"data": {"tasks": [{"x": 1}]}, "run": {}})", "x.h5"); }).find("'name'"),
+  EXPECT_NE(error_text([] { parse_job_plan(R"({"data": {"tasks": [{"x": 1}]}, "run": {}})", "x.h5"); }).find("'name'"),
             std::string::npos);
 }
 
@@ -513,7 +505,7 @@ TEST(ReportFacts, WithoutAPlanNothingIsMissingAndDuplicatesAreRejected) {
   EXPECT_TRUE(s.issues.empty());
   EXPECT_DOUBLE_EQ(s.averages[0].mean, 0.25);
   EXPECT_FALSE(s.averages_differ());
-  EXPECT_NE(error_of([&] { summarize({a, a}, std::nullopt, "mem"); }).find("t/my-method/seed_7 is listed twice"),
+  EXPECT_NE(error_text([&] { summarize({a, a}, std::nullopt, "mem"); }).find("t/my-method/seed_7 is listed twice"),
             std::string::npos);
 }
 
@@ -731,22 +723,22 @@ TEST(ReportFiles, NonResultsFilesGiveAClearError) {
   TempDir dir;
   const std::string text = dir.file("notes.txt");
   std::ofstream(text) << "hello\n";
-  std::string e = error_of([&] { summarize_file(text); });
+  std::string e = error_text([&] { summarize_file(text); });
   EXPECT_EQ(e, text + " is not an HDF5 file, so not a lorahub-hpc results file");
-  e = error_of([&] { summarize_file(dir.file("")); });
+  e = error_text([&] { summarize_file(dir.file("")); });
   EXPECT_NE(e.find(" is not a file, so not a lorahub-hpc results file"), std::string::npos) << e;
   const std::string empty = dir.file("empty.h5");
   std::ofstream(empty).close();
-  EXPECT_EQ(error_of([&] { summarize_file(empty); }), empty + " is not an HDF5 file, so not a lorahub-hpc results file");
+  EXPECT_EQ(error_text([&] { summarize_file(empty); }), empty + " is not an HDF5 file, so not a lorahub-hpc results file");
 
   const std::string other = dir.file("other.h5");
   hid_t f = H5Fcreate(other.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   ASSERT_GE(f, 0);
   H5Fclose(f);
-  e = error_of([&] { summarize_file(other); });
+  e = error_text([&] { summarize_file(other); });
   EXPECT_NE(e.find(other + " is not a lorahub-hpc results file"), std::string::npos) << e;
 
-  e = error_of([&] { summarize_file(dir.file("absent.h5")); });
+  e = error_text([&] { summarize_file(dir.file("absent.h5")); });
   EXPECT_NE(e.find("absent.h5' does not exist"), std::string::npos) << e;
 }
 

@@ -68,13 +68,13 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
   std::unique_ptr<io::ResultStore> store;
   // Everything that can be wrong with the configuration is found before any work, on rank 0, and reported once.
   std::string error;
+  std::vector<std::string> names;  // the library's modules, listed by rank 0 only (not every rank on the shared FS)
   if (comm.is_root()) {
     try {
       config.validate();
       if (!config.resume && fs::exists(config.output)) {
         fail(config.output, " exists; pass --resume to continue it (or remove it)");
       }
-      std::vector<std::string> names;
       if (!config.library.empty() && fs::exists(config.library)) names = hub::library_module_names(config.library);
       runs = hub::expand_job(config, names);
       if (auto parent = fs::path(config.output).parent_path(); !parent.empty()) fs::create_directories(parent);
@@ -92,11 +92,9 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
     if (comm.is_root()) throw core::Error(*err);
     throw ReportedElsewhere(*err);
   }
-  if (!comm.is_root()) {
-    std::vector<std::string> names;
-    if (!config.library.empty() && fs::exists(config.library)) names = hub::library_module_names(config.library);
-    runs = hub::expand_job(config, names);
-  }
+  std::string listed = comm.is_root() ? nlohmann::json(names).dump() : std::string();
+  comm.broadcast(listed);
+  if (!comm.is_root()) runs = hub::expand_job(config, nlohmann::json::parse(listed).get<std::vector<std::string>>());
   const bool inline_worker = comm.size() == 1;
   if (comm.is_root()) {
     core::log_info(core::cat(runs.size(), " runs (", skip.size(), " already complete in ", config.output, "), ",

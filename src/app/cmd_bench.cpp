@@ -100,22 +100,6 @@ Timing time_median(F&& fn, int warmup, int reps) {
   return {median(wall), median(cpu)};
 }
 
-std::vector<std::int64_t> parse_ints(const std::string& text, const std::string& what) {
-  std::vector<std::int64_t> out;
-  for (const auto& item : split_list(text)) {
-    try {
-      std::size_t used = 0;
-      out.push_back(std::stoll(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      fail(what, ": '", item, "' is not an integer");
-    }
-    if (out.back() < 1) fail(what, ": ", out.back(), " must be >= 1");
-  }
-  if (out.empty()) fail(what, ": empty list");
-  return out;
-}
-
 std::string fixed(double v, int digits) {
   std::ostringstream os;
   os << std::fixed << std::setprecision(digits) << v;

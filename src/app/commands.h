@@ -1,5 +1,6 @@
 #pragma once
 // The `lorahub` subcommands, grouped by what they work on; main.cpp wires them into one CLI11 app.
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ int setup_threads(int threads, int ranks_on_node = 1);
 
 /// Splits "a,b,c" (empty items dropped).
 std::vector<std::string> split_list(const std::string& text);
+/// The numbers of a comma list; core::Error "<what>: '<item>' is not a number / an integer" otherwise.
 std::vector<double> parse_doubles(const std::string& text, const std::string& what);
+std::vector<std::int64_t> parse_ints(const std::string& text, const std::string& what);
 
 }  // namespace lorahub::app

@@ -10,9 +10,9 @@
 #include <CLI/CLI.hpp>
 
 #include "lorahub/core/error.h"
-#include "lorahub/core/work.h"
-#include "lorahub/dist/comm.h"
-#include "lorahub/dist/run.h"
+#include "lorahub/core/protocol.h"
+#include "lorahub/distributed/comm.h"
+#include "lorahub/distributed/run.h"
 
 namespace {
 
@@ -62,7 +62,7 @@ core::WorkResult spinner(const core::WorkItem& item, double ms) {
   return trivial(item);  // seconds left 0: dist measures the handler's wall time
 }
 
-void row(const dist::Comm& comm, const char* name, int prefetch, const dist::RunStats& s) {
+void row(const distributed::Comm& comm, const char* name, int prefetch, const distributed::RunStats& s) {
   if (comm.rank() != 0) return;
   double items_per_s = s.wall_seconds > 0 ? static_cast<double>(s.items) / s.wall_seconds : 0;
   double rtt_us = s.items ? s.round_trip_seconds / static_cast<double>(s.items) * 1e6 : 0;
@@ -71,21 +71,21 @@ void row(const dist::Comm& comm, const char* name, int prefetch, const dist::Run
               s.coordinator_seconds_per_message() * 1e6, rtt_us, s.efficiency);
 }
 
-dist::CoordinatorOptions g_options;
+distributed::CoordinatorOptions g_options;
 
-dist::RunStats phase(dist::Comm& comm, std::size_t items, const dist::Handler& handler, int prefetch) {
+distributed::RunStats phase(distributed::Comm& comm, std::size_t items, const distributed::Handler& handler, int prefetch) {
   comm.barrier();
   BenchScheduler scheduler(items);
   auto options = g_options;
   options.prefetch = prefetch;
-  return dist::run(comm, comm.rank() == 0 ? &scheduler : nullptr, handler, options);
+  return distributed::run(comm, comm.rank() == 0 ? &scheduler : nullptr, handler, options);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    dist::Comm comm(&argc, &argv);
+    distributed::Comm comm(&argc, &argv);
     CLI::App app("dist micro-benchmark (run under mpiexec)");
     std::size_t items = 4000;
     std::size_t work_items = 300;

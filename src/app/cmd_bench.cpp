@@ -29,12 +29,15 @@
 #include <torch/version.h>
 
 #include "commands.h"
-#include "job_runner.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
 #include "lorahub/core/random.h"
-#include "lorahub/dist/comm.h"
-#include "lorahub/hub/fitness.h"
+#include "lorahub/distributed/comm.h"
+#include "lorahub/job/config.h"
+#include "lorahub/model/batch.h"
+#include "lorahub/runner/runner.h"
+#include "lorahub/worker/backend.h"
+#include "lorahub/worker/fitness.h"
 #include "lorahub/lora/adapter.h"
 #include "lorahub/lora/library.h"
 #include "lorahub/model/t5.h"
@@ -422,7 +425,7 @@ void run_engine_bench(const EngineBenchArgs& a, Globals& globals) {
   for (const auto& s : sizes) flan_t5_config(s);
   for (const auto& d : dtypes) model::parse_compute_dtype(d);
   if (a.input_tokens < 1 || a.target_tokens < 1 || a.new_tokens < 1) fail("bench engine: token counts must be >= 1");
-  setup_threads(static_cast<int>(threads.front()));
+  worker::setup_threads(static_cast<int>(threads.front()));
   print_header(
       "Engine throughput: random Flan-T5-shaped models",
       cat("- input ", a.input_tokens, " tokens, teacher-forced target ", a.target_tokens, " tokens, generation ",
@@ -610,7 +613,7 @@ void run_learn_bench(const LearnBenchArgs& a, Globals& globals) {
   if (a.modules < 1 || a.rank < 1 || a.shots < 1 || a.test < 0 || a.gen_tokens < 1 || a.budget < 1) {
     fail("bench learn: --modules, --rank, --shots, --budget and --gen-tokens must be >= 1");
   }
-  const int threads = setup_threads(globals.threads > 0 ? globals.threads : 1);
+  const int threads = worker::setup_threads(globals.threads > 0 ? globals.threads : 1);
   print_header(
       "LoraHub learning: random Flan-T5-shaped models and LoRA library",
       cat("- ", a.modules, " random rank-", a.rank, " modules (q, v of every attention), ", a.shots,
@@ -664,7 +667,7 @@ void run_learn_bench(const LearnBenchArgs& a, Globals& globals) {
 
     for (const auto& dtype : dtypes) {
       m->set_runtime(runtime(dtype));
-      hub::FitnessEvaluator ev(*m, stack, modules, inputs, targets, 0.05, 0);
+      worker::FitnessEvaluator ev(*m, stack, modules, inputs, targets, 0.05, 0);
       for (auto k : ks) {
         core::log_info(cat("bench learn: ", size, " ", dtype, " k=", k));
         const auto timing =
@@ -682,11 +685,11 @@ void run_learn_bench(const LearnBenchArgs& a, Globals& globals) {
         core::log_info(cat("bench learn: ", size, " ", dtype, " profile k=", k));
         torch::Tensor mask;
         auto rep_k = [k](const torch::Tensor& t) { return k == 1 ? t : t.repeat({k, 1}); };
-        auto ids = hub::pad_sequences(inputs, cfg.pad_token_id, &mask);
+        auto ids = model::pad_sequences(inputs, cfg.pad_token_id, &mask);
         const auto rows = ids.size(0);
         ids = rep_k(ids);
         mask = rep_k(mask);
-        auto labels = rep_k(hub::pad_sequences(targets, -100));
+        auto labels = rep_k(model::pad_sequences(targets, -100));
         auto dec_ids = model::shift_right(labels, cfg.decoder_start_token_id, cfg.pad_token_id);
         std::vector<double> compose, enc, enc_base, dec, dec_base, head, whole;
         c10::InferenceMode guard;
@@ -740,7 +743,7 @@ void run_learn_bench(const LearnBenchArgs& a, Globals& globals) {
         oo.name = "cobyla";
         oo.budget = a.budget;
         auto optimizer = opt::make_optimizer(oo, static_cast<int>(a.modules));
-        hub::FitnessEvaluator run_ev(*m, stack, modules, inputs, targets, 0.05, 0);
+        worker::FitnessEvaluator run_ev(*m, stack, modules, inputs, targets, 0.05, 0);
         while (!optimizer->done()) {
           auto c = optimizer->ask();
           if (c.empty()) break;
@@ -762,7 +765,7 @@ void run_learn_bench(const LearnBenchArgs& a, Globals& globals) {
           std::vector<std::vector<std::int64_t>> rows(order.begin() + static_cast<std::ptrdiff_t>(begin),
                                                       order.begin() + static_cast<std::ptrdiff_t>(end));
           torch::Tensor mask;
-          auto ids = hub::pad_sequences(rows, cfg.pad_token_id, &mask);
+          auto ids = model::pad_sequences(rows, cfg.pad_token_id, &mask);
           auto out = model::generate_greedy(*m, ids, mask, go);
           if (out.ids.size(1) != 1 + a.gen_tokens) fail("bench learn: generation stopped early");
         }
@@ -973,7 +976,7 @@ struct SolverRow {
 
 /// The measurement itself, on every rank of this MPI world: the job once per broadcast setting (once on one rank).
 std::vector<SolverRow> measure_solver(const SolverBenchArgs& a, Globals& globals) {
-  dist::Comm comm;  // initialises MPI once for both jobs below
+  distributed::Comm comm;  // initialises MPI once for both jobs below
   std::string world = a.world;
   std::string error;
   if (comm.is_root()) {
@@ -988,19 +991,21 @@ std::vector<SolverRow> measure_solver(const SolverBenchArgs& a, Globals& globals
   }
   comm.agree_or_throw(error.empty(), error);
   comm.broadcast(world);
-  auto base = hub::JobConfig::from_toml_file(a.config.empty() ? (fs::path(world) / "job.toml").string() : a.config);
+  auto base = job::JobConfig::from_toml_file(a.config.empty() ? (fs::path(world) / "job.toml").string() : a.config);
   base.apply_overrides(a.overrides);
-  base.resume = false;
+  base.output.resume = false;
 
   std::vector<SolverRow> rows;
   const std::vector<bool> modes = comm.size() == 1 ? std::vector<bool>{false} : std::vector<bool>{true, false};
   for (bool bcast : modes) {
     auto config = base;
-    config.broadcast = bcast;
-    config.output = (fs::path(world) / cat("results-", comm.size(), bcast ? "-bcast" : "-files", ".h5")).string();
-    if (comm.is_root()) fs::remove(config.output);
+    config.schedule.broadcast = bcast;
+    config.output.path = (fs::path(world) / cat("results-", comm.size(), bcast ? "-bcast" : "-files", ".h5")).string();
+    if (comm.is_root()) fs::remove(config.output.path);
     comm.barrier();
-    auto outcome = run_job(config, globals, false);
+    runner::RunnerOptions options;
+    options.threads = globals.threads;
+    auto outcome = runner::run_job(config, options, worker::backend());
     if (!comm.is_root()) continue;
     SolverRow r;
     r.ranks = comm.size();
@@ -1085,7 +1090,7 @@ void run_solver_bench(const SolverBenchArgs& a, Globals& globals) {
   // Spawn mode: one MPI launch per rank count, on a world made once here.
   const auto ranks = parse_ints(a.ranks, "--ranks");
   const int threads = globals.threads > 0 ? globals.threads : 1;
-  setup_threads(threads);
+  worker::setup_threads(threads);
   const auto dir = fresh_temp_dir("solver");
   if (a.config.empty()) {
     core::log_info(cat("bench solver: generating the job in ", dir));
@@ -1160,7 +1165,7 @@ void add_bench_commands(CLI::App& app, Globals& globals) {
     cmd->add_option("--dtype", *dtype);
     cmd->add_option("--out", *out)->required();
     cmd->callback([dir, dtype, out, &globals] {
-      setup_threads(globals.threads > 0 ? globals.threads : 1);
+      worker::setup_threads(globals.threads > 0 ? globals.threads : 1);
       run_load_probe(*dir, *dtype, *out);
     });
   }

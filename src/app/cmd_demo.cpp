@@ -8,11 +8,12 @@
 
 #include "commands.h"
 #include "lorahub/core/error.h"
+#include "lorahub/worker/backend.h"
 #include "lorahub/core/log.h"
 #include "lorahub/data/example.h"
 #include "lorahub/demo/tasks.h"
 #include "lorahub/demo/world.h"
-#include "lorahub/hub/pretrain.h"
+#include "lorahub/demo/pretrain.h"
 #include "lorahub/model/t5.h"
 #include "lorahub/text/t5_tokenizer.h"
 
@@ -29,7 +30,7 @@ void add_pretrain(CLI::App& app, Globals& globals) {
     std::string config, tokenizer, train, out, autocast = "off";
     std::int64_t vocab_size = -1;
     std::uint64_t init_seed = 0;
-    hub::PretrainOptions options;
+    demo::PretrainOptions options;
     std::int64_t log_every = 100;
   };
   auto a = std::make_shared<Args>();
@@ -53,7 +54,7 @@ void add_pretrain(CLI::App& app, Globals& globals) {
       ->check(CLI::IsMember({"bf16", "off"}));
   cmd->add_option("--log-every", a->log_every, "Print the loss every N steps (0: never)");
   cmd->callback([a, &globals] {
-    const int threads = setup_threads(globals.threads);
+    const int threads = worker::setup_threads(globals.threads);
     auto tok = text::T5Tokenizer::load(a->tokenizer);
     auto config = model::T5Config::from_file(a->config);
     config.vocab_size = a->vocab_size > 0 ? a->vocab_size : tok.vocab_size();
@@ -70,7 +71,7 @@ void add_pretrain(CLI::App& app, Globals& globals) {
     core::Progress progress("pretrain", static_cast<std::size_t>(a->options.steps), "step", 10.0);
     double window = 0;
     std::int64_t in_window = 0;
-    auto stats = hub::pretrain(*model, tok, examples, a->options, [&](std::int64_t step, double loss, double lr) {
+    auto stats = demo::pretrain(*model, tok, examples, a->options, [&](std::int64_t step, double loss, double lr) {
       window += loss;
       ++in_window;
       if (a->log_every > 0 && (step % a->log_every == 0 || step == a->options.steps)) {

@@ -9,9 +9,10 @@
 
 #include "commands.h"
 #include "lorahub/core/error.h"
+#include "lorahub/worker/backend.h"
 #include "lorahub/core/log.h"
 #include "lorahub/data/example.h"
-#include "lorahub/hub/fitness.h"
+#include "lorahub/worker/answers.h"
 #include "lorahub/io/result_store.h"
 #include "lorahub/lora/adapter.h"
 #include "lorahub/lora/library.h"
@@ -191,14 +192,14 @@ void add_engine_commands(CLI::App& app, Globals& globals) {
     cmd->add_option("--max-new-tokens", *max_new, "Most tokens to generate per prompt")->check(CLI::PositiveNumber);
     cmd->add_option("--batch-size", *batch, "Prompts per forward")->check(CLI::PositiveNumber);
     cmd->callback([=, &globals] {
-      setup_threads(globals.threads);
+      worker::setup_threads(globals.threads);
       if (input->empty() && input_file->empty()) fail("generate: give --input TEXT or --input-file FILE");
       auto prompts = input_file->empty() ? std::vector<std::string>{*input} : read_inputs(*input_file);
       auto model = args->load_model();
       auto tok = args->load_tokenizer();
       lora::ScopedAdapters scope(*model);
       auto lib = args->apply(*model);
-      auto answers = hub::generate_answers(*model, tok, prompts, *max_new, *batch);
+      auto answers = worker::generate_answers(*model, tok, prompts, *max_new, *batch);
       for (const auto& a : answers) std::cout << a << "\n";
     });
   }
@@ -212,7 +213,7 @@ void add_engine_commands(CLI::App& app, Globals& globals) {
     cmd->add_option("--source", *source, "Input text")->required();
     cmd->add_option("--target", *target, "Target text")->required();
     cmd->callback([=, &globals] {
-      setup_threads(globals.threads);
+      worker::setup_threads(globals.threads);
       auto model = args->load_model();
       auto tok = args->load_tokenizer();
       lora::ScopedAdapters scope(*model);
@@ -245,7 +246,7 @@ void add_engine_commands(CLI::App& app, Globals& globals) {
     cmd->add_option("--out", *out_path, "safetensors to write")->required();
     cmd->add_option("--max-new-tokens", *max_new, "Greedy tokens for generated_ids (0: skip generation)");
     cmd->callback([=, &globals] {
-      setup_threads(globals.threads);
+      worker::setup_threads(globals.threads);
       auto in = model::load_tensor_file(*inputs);
       auto ids = int64_tensor(in, "input_ids", *inputs, true);
       auto mask = int64_tensor(in, "attention_mask", *inputs, false);

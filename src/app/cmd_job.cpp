@@ -1,27 +1,22 @@
-// learn, run, export: LoraHub runs, one or thousands, serially or under MPI.
-#include <chrono>
+// learn, run, merge, export: LoraHub runs, one or thousands, serially or under MPI (the runner does the work).
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <set>
+#include <map>
+#include <memory>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "commands.h"
-#include "job_runner.h"
-#include "record_writer.h"
-#include "staging.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
-#include "lorahub/dist/comm.h"
-#include "lorahub/dist/run.h"
-#include "lorahub/hub/driver.h"
-#include "lorahub/hub/job.h"
-#include "lorahub/hub/worker.h"
+#include "lorahub/io/merge.h"
 #include "lorahub/io/peft_export.h"
 #include "lorahub/io/result_store.h"
+#include "lorahub/job/config.h"
+#include "lorahub/runner/runner.h"
+#include "lorahub/worker/backend.h"
 
 namespace lorahub::app {
 namespace fs = std::filesystem;
@@ -29,243 +24,91 @@ using core::fail;
 
 namespace {
 
-// `learn` shows the search of its single run: evaluation i/budget, best loss so far, rate.
-class LearnProgress : public core::Scheduler {
- public:
-  LearnProgress(core::Scheduler& inner, int budget)
-      : inner_(inner), progress_("evaluation", static_cast<std::size_t>(budget), "eval", 2.0) {}
-  std::optional<core::WorkItem> next() override { return inner_.next(); }
-  void complete(const core::WorkResult& r) override {
-    if (r.kind == core::WorkKind::kFitness && r.ok) {
-      for (double l : r.losses) best_ = std::min(best_, l);
-      evals_ += r.losses.size();
-      progress_.update(evals_, core::cat("best loss ", best_));
-    } else if (r.kind == core::WorkKind::kEvaluate && !search_reported_) {
-      search_reported_ = true;
-      progress_.finish(core::cat("best loss ", best_));
-    }
-    inner_.complete(r);
-  }
-  bool done() const override { return inner_.done(); }
-
- private:
-  core::Scheduler& inner_;
-  core::Progress progress_;
-  std::size_t evals_ = 0;
-  double best_ = std::numeric_limits<double>::infinity();
-  bool search_reported_ = false;
+// `learn`'s own flags: the task and the module selection, which are not single settings.
+struct LearnFlags {
+  std::string train, test, bbh_dir, task, description, seed, modules, bounds;
+  std::map<std::string, std::string> settings;  // setting key -> flag text, for the flags the settings table names
+  std::map<std::string, bool> switches;         // the same for true/false settings
 };
 
-}  // namespace
-
-JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
-  dist::Comm comm;
-  core::set_log_rank(comm.rank());
-  const int threads = setup_threads(globals.threads, comm.local_size());
-  JobOutcome outcome;
-  std::vector<hub::RunSpec> runs;
-  std::set<std::int64_t> skip;
-  std::unique_ptr<io::ResultStore> store;
-  // Everything that can be wrong with the configuration is found before any work, on rank 0, and reported once.
-  std::string error;
-  std::vector<std::string> names;  // the library's modules, listed by rank 0 only (not every rank on the shared FS)
-  if (comm.is_root()) {
-    try {
-      config.validate();
-      if (!config.resume && fs::exists(config.output)) {
-        fail(config.output, " exists; pass --resume to continue it (or remove it)");
-      }
-      if (!config.library.empty() && fs::exists(config.library)) names = hub::library_module_names(config.library);
-      runs = hub::expand_job(config, names);
-      if (auto parent = fs::path(config.output).parent_path(); !parent.empty()) fs::create_directories(parent);
-      store = std::make_unique<io::ResultStore>(config.output, config.resume ? io::ResultStore::Mode::kResume
-                                                                             : io::ResultStore::Mode::kCreate);
-      store->set_job_attrs({{"job_config", config.to_json().dump()}});
-      for (const auto& r : runs) {
-        if (store->has_complete_run(r.task, hub::to_string(r.method), r.seed)) skip.insert(r.id);
-      }
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
-  if (auto err = comm.agree(error.empty(), error)) {
-    if (comm.is_root()) throw core::Error(*err);
-    throw ReportedElsewhere(*err);
-  }
-  std::string listed = comm.is_root() ? nlohmann::json(names).dump() : std::string();
-  comm.broadcast(listed);
-  if (!comm.is_root()) runs = hub::expand_job(config, nlohmann::json::parse(listed).get<std::vector<std::string>>());
-  const bool inline_worker = comm.size() == 1;
-  if (comm.is_root()) {
-    core::log_info(core::cat(runs.size(), " runs (", skip.size(), " already complete in ", config.output, "), ",
-                             comm.size() == 1 ? std::string("1 process") : core::cat(comm.size() - 1, " workers"), ", ",
-                             threads, " thread(s) per process, dtype ", config.dtype));
-  }
-
-  // Workers (or the single rank) hold the model; loading errors are agreed so no rank hangs. With several
-  // ranks the inputs are read once, by rank 0, and reach every node through MPI (or NCCL).
-  auto load_start = std::chrono::steady_clock::now();
-  std::unique_ptr<StagedInputs> staged;
-  if (!inline_worker && config.broadcast) {
-    staged = StagedInputs::stage(comm, config, hub::job_needs_library(config));
-    if (comm.is_root()) {
-      core::log_info(core::cat("inputs: ", staged->bytes() >> 20, " MiB read once and broadcast (", staged->transport(),
-                               ") to every node in ", staged->seconds(), " s"));
-    }
-  }
-  const hub::JobConfig& worker_config = staged ? staged->config() : config;
-  std::unique_ptr<hub::Engine> engine;
-  std::unique_ptr<hub::Worker> worker;
-  if (!comm.is_root() || inline_worker) {
-    try {
-      torch::Device device(torch::kCPU);
-      if (config.device == "cuda") {
-        if (!torch::cuda::is_available()) fail("model.device = \"cuda\" but this libtorch has no CUDA device");
-        device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank() % torch::cuda::device_count()));
-      }
-      engine = std::make_unique<hub::Engine>(hub::Engine::load(worker_config, device));
-      worker = std::make_unique<hub::Worker>(*engine, runs, worker_config);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
-  if (auto err = comm.agree(error.empty(), error)) {
-    if (comm.is_root()) throw core::Error(*err);
-    throw ReportedElsewhere(*err);
-  }
-
-  outcome.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-  if (comm.is_root()) {
-    core::log_info(core::cat("model", hub::job_needs_library(config) ? " and LoRA library" : "", " loaded on every worker in ",
-                             outcome.load_seconds, " s (",
-                             staged ? "broadcast" : "each rank reading the files", ")"));
-  }
-
-  std::unique_ptr<hub::JobDriver> driver;
-  std::unique_ptr<LearnProgress> learn_progress;
-  core::Scheduler* scheduler = nullptr;
-  std::optional<text::T5Tokenizer> counter;
-  std::unique_ptr<RecordWriter> writer;
-  if (comm.is_root()) {
-    counter = text::T5Tokenizer::load(config.tokenizer_path());
-    writer = std::make_unique<RecordWriter>(*store);
-    driver = std::make_unique<hub::JobDriver>(
-        runs, config,
-        [&](const io::RunRecord& record) {
-          writer->push(record);
-          ++outcome.runs;
-          if (record.status != "complete") ++outcome.failed;
-          if (learn_mode) outcome.records.push_back(record);
-        },
-        skip, &*counter, std::max(1, comm.size() - 1));
-    scheduler = driver.get();
-    if (learn_mode) {
-      learn_progress = std::make_unique<LearnProgress>(*driver, config.optimizer.budget);
-      scheduler = learn_progress.get();
-    }
-  }
-  dist::Handler handler = [&](const core::WorkItem& item) { return worker->handle(item); };
-  auto stats = dist::run(comm, scheduler, handler);
-  if (writer) writer->flush();
-  outcome.skipped = static_cast<std::int64_t>(skip.size());
-  if (comm.is_root()) core::log_info(stats.summary());
-  outcome.stats = stats;
-  if (driver) outcome.evaluations = driver->evaluations();
-  return outcome;
-}
-
-namespace {
-
-void add_learn_options(CLI::App* cmd, hub::JobConfig& c, std::shared_ptr<std::map<std::string, std::string>> extra) {
-  cmd->add_option("--model", c.model_dir, "HF model folder (config.json + weights + spiece.model)")->required();
-  cmd->add_option("--tokenizer", c.tokenizer, "spiece.model (default: <model>/spiece.model)");
-  cmd->add_option("--library", c.library, "LoRA library: folder of PEFT adapter folders, or a list file")->required();
-  cmd->add_option("--train", (*extra)["train"], "Few-shot pool: JSONL {input,target}/{context,completion} or BBH JSON");
-  cmd->add_option("--test", (*extra)["test"], "Test examples (same formats)");
-  cmd->add_option("--bbh-dir", (*extra)["bbh_dir"], "BBH folder (instead of --train/--test): <dir>/<task>.json + .txt");
-  cmd->add_option("--task", (*extra)["task"], "Task name (BBH task with --bbh-dir; a label otherwise)");
-  cmd->add_option("--description", (*extra)["description"], "Task description for --train/--test prompts");
-  cmd->add_option("--seed", (*extra)["seed"], "Run seed: module sampling (and CMA-ES)");
-  cmd->add_option("--modules", (*extra)["modules"],
+void add_learn_options(CLI::App* cmd, LearnFlags& f) {
+  cmd->add_option("--train", f.train, "Few-shot pool: JSONL {input,target}/{context,completion} or BBH JSON");
+  cmd->add_option("--test", f.test, "Test examples (same formats)");
+  cmd->add_option("--bbh-dir", f.bbh_dir, "BBH folder (instead of --train/--test): <dir>/<task>.json + .txt");
+  cmd->add_option("--task", f.task, "Task name (BBH task with --bbh-dir; a label otherwise)");
+  cmd->add_option("--description", f.description, "Task description for --train/--test prompts");
+  cmd->add_option("--seed", f.seed, "Run seed: module sampling (and CMA-ES)");
+  cmd->add_option("--modules", f.modules,
                   "N modules sampled per run (default 20), or explicit modules: a,b,c or a file of names");
-  cmd->add_option("--sampler", c.sampler, "cpython: replay the reference's random.sample; native")
-      ->check(CLI::IsMember({"cpython", "native"}));
-  cmd->add_option("--shots", c.shots, "K few-shot examples")->check(CLI::PositiveNumber);
-  cmd->add_option("--shots-seed", (*extra)["shots_seed"], "Seed of the few-shot pick (reference: 42; 'run': the run seed)");
-  cmd->add_option("--optimizer", c.optimizer.name, "cobyla (reference), cmaes, bobyqa, neldermead");
-  cmd->add_option("--budget", c.optimizer.budget, "Objective evaluations")->check(CLI::PositiveNumber);
-  cmd->add_option("--bounds", (*extra)["bounds"], "lower,upper bounds of every w (default -1.5,1.5)");
-  cmd->add_option("--init", (*extra)["init"], "Start point w1,...,wN (default 0)");
-  cmd->add_option("--population", c.optimizer.population, "CMA-ES population (0: 4 + 3 ln N)");
-  cmd->add_option("--l1", c.l1, "L1 weight lambda of the objective");
-  cmd->add_option("--batch-size", c.batch_size, "Few-shot examples per forward (0: all, as the reference)");
-  cmd->add_option("--max-new-tokens", c.max_new_tokens, "Generation length for the test set");
-  cmd->add_option("--eval-batch-size", c.eval_batch_size, "Test prompts per generation batch");
-  cmd->add_option("--max-test", c.max_test, "Use at most this many test examples (0: all)");
-  cmd->add_option("--dtype", c.dtype, "f32 (exact) or bf16")->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--device", c.device, "cpu or cuda");
-  cmd->add_option("--candidates-per-request", c.candidates_per_request, "Candidates per batched forward");
-  cmd->add_option("--out", c.output, "Results file (HDF5)");
-  cmd->add_flag("--resume", c.resume, "Append to --out, skipping runs already complete");
+  cmd->add_option("--bounds", f.bounds, "lower,upper bounds of every w (default -1.5,1.5)");
+  // Every other flag is a setting of the job table, checked and reported as the setting it sets.
+  for (const auto& s : job::settings()) {
+    if (s.flag.empty()) continue;
+    if (s.type == "true/false") {
+      cmd->add_flag(s.flag, f.switches[s.key], s.help + " (" + s.key + ")");
+    } else {
+      cmd->add_option(s.flag, f.settings[s.key], s.help + " (" + s.key + ")");
+    }
+  }
 }
 
-void finish_learn_config(hub::JobConfig& c, const std::map<std::string, std::string>& x) {
-  auto get = [&](const char* k) {
-    auto it = x.find(k);
-    return it == x.end() ? std::string() : it->second;
-  };
-  hub::TaskSource t;
-  t.name = get("task");
-  if (!get("bbh_dir").empty()) {
-    if (!get("train").empty() || !get("test").empty()) fail("learn: give --bbh-dir or --train/--test, not both");
+job::JobConfig learn_config(const LearnFlags& f, const CLI::App& cmd) {
+  job::JobConfig c;
+  c.source = "command line";
+  c.output.path = "results.h5";
+  for (const auto& s : job::settings()) {
+    if (s.flag.empty() || cmd.count(s.flag) == 0) continue;
+    if (s.type == "true/false") {
+      c.set(s.key, f.switches.at(s.key) ? "true" : "false", s.flag);
+    } else {
+      c.set(s.key, job::flag_to_toml(s, f.settings.at(s.key)), s.flag);
+    }
+  }
+  job::TaskSource t;
+  t.name = f.task;
+  if (!f.bbh_dir.empty()) {
+    if (!f.train.empty() || !f.test.empty()) fail("learn: give --bbh-dir or --train/--test, not both");
     if (t.name.empty()) fail("learn: --bbh-dir needs --task NAME");
-    t.bbh_dir = get("bbh_dir");
+    t.bbh_dir = f.bbh_dir;
   } else {
-    if (get("train").empty() || get("test").empty()) fail("learn: give --train FILE and --test FILE (or --bbh-dir and --task)");
-    t.train_file = get("train");
-    t.test_file = get("test");
-    t.description = get("description");
+    if (f.train.empty() || f.test.empty()) fail("learn: give --train FILE and --test FILE (or --bbh-dir and --task)");
+    t.train_file = f.train;
+    t.test_file = f.test;
+    t.description = f.description;
     if (t.name.empty()) t.name = fs::path(t.test_file).stem().string();
   }
-  c.tasks = {t};
-  c.methods = {"lorahub"};
-  c.seeds = {get("seed").empty() ? 1 : std::stoll(get("seed"))};
-  if (!get("modules").empty()) {
-    const auto names = get("modules");
-    if (names.find_first_not_of("0123456789") == std::string::npos) {
-      c.num_modules = std::stoll(names);
-      if (c.num_modules < 1) fail("--modules must be at least 1");
-    } else if (fs::is_regular_file(names)) {
+  c.data.tasks = {t};
+  c.run.methods = {job::Method::kLoraHub};
+  c.set("run.seeds", "[" + (f.seed.empty() ? std::string("1") : f.seed) + "]", "--seed");
+  if (!f.modules.empty()) {
+    if (f.modules.find_first_not_of("0123456789") == std::string::npos) {
+      c.set("library.modules", f.modules, "--modules");
+    } else if (fs::is_regular_file(f.modules)) {
       // A file of module names, one per line.
-      std::ifstream in(names);
+      std::ifstream in(f.modules);
       for (std::string line; std::getline(in, line);) {
         line.erase(0, line.find_first_not_of(" \t\r"));
         line.erase(line.find_last_not_of(" \t\r") + 1);
-        if (!line.empty() && line[0] != '#') c.modules.push_back(line);
+        if (!line.empty() && line[0] != '#') c.library.names.push_back(line);
       }
-      if (c.modules.empty()) fail(names, ": no module names");
+      if (c.library.names.empty()) fail(f.modules, ": no module names");
+      c.origin["library.names"] = "--modules " + f.modules;
     } else {
-      c.modules = split_list(names);
+      c.library.names = split_list(f.modules);
+      c.origin["library.names"] = "--modules";
     }
   }
-  if (!get("shots_seed").empty()) {
-    if (get("shots_seed") == "run") {
-      c.shots_seed.reset();
-    } else {
-      c.shots_seed = std::stoll(get("shots_seed"));
-    }
-  }
-  if (!get("bounds").empty()) {
-    auto b = parse_doubles(get("bounds"), "--bounds");
+  if (!f.bounds.empty()) {
+    auto b = parse_doubles(f.bounds, "--bounds");
     if (b.size() != 2) fail("--bounds needs two numbers lower,upper");
-    c.optimizer.lower = b[0];
-    c.optimizer.upper = b[1];
+    c.lorahub.optimizer.lower = b[0];
+    c.lorahub.optimizer.upper = b[1];
+    c.origin["lorahub.lower"] = c.origin["lorahub.upper"] = "--bounds";
   }
-  if (!get("init").empty()) c.optimizer.init = parse_doubles(get("init"), "--init");
-  c.source = "command line";
+  return c;
 }
 
-void select_task_shard(hub::JobConfig& config, const std::string& shard) {
+void select_task_shard(job::JobConfig& config, const std::string& shard) {
   auto slash = shard.find('/');
   std::int64_t index = -1, count = 0;
   try {
@@ -276,37 +119,12 @@ void select_task_shard(hub::JobConfig& config, const std::string& shard) {
   } catch (const std::exception&) {
   }
   if (count < 1 || index < 0 || index >= count) fail("--task-shard must be I/N with 0 <= I < N, got '", shard, "'");
-  std::vector<hub::TaskSource> mine;
-  for (std::size_t i = 0; i < config.tasks.size(); ++i) {
-    if (static_cast<std::int64_t>(i) % count == index) mine.push_back(config.tasks[i]);
+  std::vector<job::TaskSource> mine;
+  for (std::size_t i = 0; i < config.data.tasks.size(); ++i) {
+    if (static_cast<std::int64_t>(i) % count == index) mine.push_back(config.data.tasks[i]);
   }
-  if (mine.empty()) fail("--task-shard ", shard, ": the job has only ", config.tasks.size(), " tasks");
-  config.tasks = std::move(mine);
-}
-
-void merge_results(const std::string& out, const std::vector<std::string>& inputs) {
-  if (fs::exists(out)) fail(out, " exists; merge writes a new file");
-  io::ResultStore target(out, io::ResultStore::Mode::kCreate);
-  std::map<std::string, std::string> source_of;
-  std::size_t written = 0;
-  bool attrs = false;
-  for (const auto& in : inputs) {
-    io::ResultStore source(in, io::ResultStore::Mode::kReadOnly);
-    if (!attrs) {
-      auto a = source.job_attrs();
-      if (a.count("job_config")) target.set_job_attrs({{"job_config", a["job_config"]}});
-      attrs = true;
-    }
-    for (const auto& key : source.list_runs()) {
-      if (key.status == "incomplete") continue;
-      auto it = source_of.find(key.group);
-      if (it != source_of.end()) fail("run ", key.group, " is in both ", it->second, " and ", in);
-      target.write_run(source.read_run(key.task, key.method, key.seed));
-      source_of[key.group] = in;
-      ++written;
-    }
-  }
-  core::log_info(core::cat("merged ", written, " runs from ", inputs.size(), " files into ", out));
+  if (mine.empty()) fail("--task-shard ", shard, ": the job has only ", config.data.tasks.size(), " tasks");
+  config.data.tasks = std::move(mine);
 }
 
 void export_run(const std::string& results, const std::string& run, const std::string& method, const std::string& out) {
@@ -333,24 +151,23 @@ void export_run(const std::string& results, const std::string& run, const std::s
 void add_job_commands(CLI::App& app, Globals& globals) {
   {
     auto* cmd = app.add_subcommand("learn", "LoraHub for one task: search coefficients on K examples, evaluate, store");
-    auto config = std::make_shared<hub::JobConfig>();
-    config->output = "results.h5";
-    auto extra = std::make_shared<std::map<std::string, std::string>>();
-    add_learn_options(cmd, *config, extra);
+    auto flags = std::make_shared<LearnFlags>();
+    add_learn_options(cmd, *flags);
     cmd->callback([=, &globals] {
-      finish_learn_config(*config, *extra);
-      {
-        auto outcome = run_job(*config, globals, /*learn_mode=*/true);
-        for (const auto& r : outcome.records) {
-          if (r.status != "complete") fail("task ", r.task, " seed ", r.seed, " failed: ", r.failure_reason);
-          std::size_t right = 0;
-          for (auto c : r.correct) right += c;
-          std::cout << std::fixed << std::setprecision(4) << "task " << r.task << " seed " << r.seed << ": best loss "
-                    << r.best_loss << " after " << r.history_loss.size() << " evaluations, accuracy "
-                    << std::setprecision(3) << r.accuracy << " (" << right << "/" << r.correct.size() << "), learn "
-                    << std::setprecision(1) << r.number_attrs.at("learn_seconds") << " s, eval "
-                    << r.number_attrs.at("eval_seconds") << " s -> " << config->output << "\n";
-        }
+      auto config = learn_config(*flags, *cmd);
+      runner::RunnerOptions options;
+      options.threads = globals.threads;
+      options.show_search = options.keep_records = true;
+      auto outcome = runner::run_job(config, options, worker::backend());
+      for (const auto& r : outcome.records) {
+        if (r.status != "complete") fail("task ", r.task, " seed ", r.seed, " failed: ", r.failure_reason);
+        std::size_t right = 0;
+        for (auto c : r.correct) right += c;
+        std::cout << std::fixed << std::setprecision(4) << "task " << r.task << " seed " << r.seed << ": best loss "
+                  << r.best_loss << " after " << r.history_loss.size() << " evaluations, accuracy "
+                  << std::setprecision(3) << r.accuracy << " (" << right << "/" << r.correct.size() << "), learn "
+                  << std::setprecision(1) << r.number_attrs.at("learn_seconds") << " s, eval "
+                  << r.number_attrs.at("eval_seconds") << " s -> " << config.output.path << "\n";
       }
     });
   }
@@ -360,7 +177,7 @@ void add_job_commands(CLI::App& app, Globals& globals) {
     auto overrides = std::make_shared<std::vector<std::string>>();
     auto output = std::make_shared<std::string>();
     auto resume = std::make_shared<bool>(false);
-    auto max_test = std::make_shared<std::int64_t>(-1);
+    auto max_test = std::make_shared<std::string>();
     auto shard = std::make_shared<std::string>();
     cmd->add_option("--config", *paths, "Job file(s) (TOML), layered in order: e.g. configs/flan-t5-large.toml jobs/bbh-all.toml")
         ->required();
@@ -370,16 +187,18 @@ void add_job_commands(CLI::App& app, Globals& globals) {
     cmd->add_option("--max-test", *max_test, "At most this many test examples per task (overrides data.max_test)");
     cmd->add_option("--task-shard", *shard, "I/N: only tasks I, I+N, I+2N, ... of the job (job arrays)");
     cmd->callback([=, &globals] {
-      auto config = hub::JobConfig::from_toml_files(*paths);
+      auto config = job::JobConfig::from_toml_files(*paths);
       config.apply_overrides(*overrides);
-      if (!output->empty()) config.output = *output;
-      if (*resume) config.resume = true;
-      if (*max_test >= 0) config.max_test = *max_test;
+      if (!output->empty()) config.set("output.path", nlohmann::json(*output).dump(), "--out");
+      if (*resume) config.set("output.resume", "true", "--resume");
+      if (!max_test->empty()) config.set("data.max_test", *max_test, "--max-test");
       if (!shard->empty()) select_task_shard(config, *shard);
       core::log_debug("job configuration: " + config.to_json().dump());
-      auto outcome = run_job(config, globals, false);
+      runner::RunnerOptions options;
+      options.threads = globals.threads;
+      auto outcome = runner::run_job(config, options, worker::backend());
       if (core::log_rank() == 0) {
-        std::cout << outcome.runs << " runs written to " << config.output << " (" << outcome.failed << " failed, "
+        std::cout << outcome.runs << " runs written to " << config.output.path << " (" << outcome.failed << " failed, "
                   << outcome.skipped << " already complete)\n";
       }
     });
@@ -390,7 +209,10 @@ void add_job_commands(CLI::App& app, Globals& globals) {
     auto inputs = std::make_shared<std::vector<std::string>>();
     cmd->add_option("out", *out, "New results file")->required();
     cmd->add_option("inputs", *inputs, "Result files to merge")->required();
-    cmd->callback([=] { merge_results(*out, *inputs); });
+    cmd->callback([=] {
+      auto written = io::merge_result_files(*out, *inputs);
+      core::log_info(core::cat("merged ", written, " runs from ", inputs->size(), " files into ", *out));
+    });
   }
   {
     auto* cmd = app.add_subcommand("export", "Write a run's composed LoRA as a PEFT adapter folder");

@@ -6,10 +6,11 @@
 
 #include "commands.h"
 #include "lorahub/core/error.h"
+#include "lorahub/worker/backend.h"
 #include "lorahub/core/log.h"
 #include "lorahub/data/example.h"
 #include "lorahub/data/prompt.h"
-#include "lorahub/hub/train.h"
+#include "lorahub/train/lora_training.h"
 #include "lorahub/lora/adapter.h"
 #include "lorahub/model/t5.h"
 #include "lorahub/text/t5_tokenizer.h"
@@ -21,7 +22,7 @@ void add_train_commands(CLI::App& app, Globals& globals) {
   auto* cmd = app.add_subcommand("train-lora", "Fine-tune a LoRA on examples (base frozen); writes a PEFT adapter folder");
   struct Args {
     std::string model, tokenizer, train, out, targets = "q,v", description, dtype = "f32";
-    hub::TrainOptions options;
+    train::TrainOptions options;
     std::int64_t log_every = 50;
     std::int64_t init_seed = -1;
     std::string autocast = "off";
@@ -49,7 +50,7 @@ void add_train_commands(CLI::App& app, Globals& globals) {
       ->check(CLI::IsMember({"bf16", "off"}));
   cmd->add_option("--log-every", a->log_every, "Print the loss every N steps");
   cmd->callback([a, &globals] {
-    setup_threads(globals.threads);
+    worker::setup_threads(globals.threads);
     a->options.lora.targets = split_list(a->targets);
     if (a->init_seed >= 0) a->options.init_seed = static_cast<std::uint64_t>(a->init_seed);
     a->options.autocast_bf16 = a->autocast == "bf16";
@@ -62,7 +63,7 @@ void add_train_commands(CLI::App& app, Globals& globals) {
     core::log_info(core::cat("train-lora: ", examples.size(), " examples, r ", a->options.lora.r, ", alpha ",
                              a->options.lora.alpha, ", lr ", a->options.lora.lr));
     double last = 0;
-    auto adapter = hub::train_lora(*model, tok, examples, a->options, [&](std::int64_t step, double loss) {
+    auto adapter = train::train_lora(*model, tok, examples, a->options, [&](std::int64_t step, double loss) {
       last = loss;
       if (a->log_every > 0 && step % a->log_every == 0) core::log_info(core::cat("step ", step, " loss ", loss));
     });

@@ -1,7 +1,6 @@
 #pragma once
 // The `lorahub` subcommands, grouped by what they work on; main.cpp wires them into one CLI11 app.
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,15 +27,6 @@ void add_report_commands(CLI::App& app, Globals& globals);
 void add_demo_commands(CLI::App& app, Globals& globals);
 /// bench engine | learn | solver (docs/benchmarks.md)
 void add_bench_commands(CLI::App& app, Globals& globals);
-
-/// Thrown on ranks other than 0 for an error that rank 0 reports, so it is printed once.
-struct ReportedElsewhere : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-/// Applies the thread count to libtorch (intra-op) and OpenBLAS, whose own pool torch does not control.
-/// threads <= 0: hardware threads / ranks_on_node, at least 1. Returns the count used.
-int setup_threads(int threads, int ranks_on_node = 1);
 
 /// Splits "a,b,c" (empty items dropped).
 std::vector<std::string> split_list(const std::string& text);

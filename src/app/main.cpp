@@ -7,6 +7,8 @@
 #include "commands.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
+#include "lorahub/core/version.h"
+#include "lorahub/runner/runner.h"
 
 int main(int argc, char** argv) {
   using namespace lorahub;
@@ -19,7 +21,7 @@ int main(int argc, char** argv) {
   cli.add_option("--threads", globals.threads, "CPU threads per process (0: cores / ranks on this node)");
   cli.add_flag("-q,--quiet", globals.quiet, "Only warnings and errors");
   cli.add_flag("-v,--verbose", globals.verbose, "Debug output");
-  cli.set_version_flag("--version", "lorahub-hpc 0.1.0");
+  cli.set_version_flag("--version", core::software_version());
   app::add_engine_commands(cli, globals);
   app::add_job_commands(cli, globals);
   app::add_train_commands(cli, globals);
@@ -34,7 +36,7 @@ int main(int argc, char** argv) {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
-  } catch (const app::ReportedElsewhere&) {
+  } catch (const runner::ReportedElsewhere&) {
     return 1;
   } catch (const std::exception& e) {
     std::string msg = e.what();

@@ -18,10 +18,8 @@
 #include "io/h5.h"
 #include "io/journal.h"
 #include "lorahub/core/error.h"
+#include "lorahub/core/version.h"
 
-#ifndef LORAHUB_VERSION
-#define LORAHUB_VERSION "unknown"
-#endif
 
 namespace lorahub::io {
 namespace {
@@ -189,7 +187,7 @@ void validate(const RunRecord& r) {
     }
   }
   std::set<std::string> keys;
-  for (const Matrix& m : r.composed) {
+  for (const core::NamedArray& m : r.composed) {
     check_link_name("composed key", m.name);
     if (!keys.insert(m.name).second) core::fail(label, ": composed key '", m.name, "' appears twice");
     std::uint64_t n = 1;
@@ -258,7 +256,7 @@ void write_run_group(const h5::Group& g, const RunRecord& run, const std::string
   {
     h5::Group composed = g.create_group("composed");
     for (std::size_t i = 0; i < run.composed.size(); ++i) {
-      const Matrix& m = run.composed[i];
+      const core::NamedArray& m = run.composed[i];
       std::vector<hsize_t> dims(m.shape.begin(), m.shape.end());
       h5::Dataset ds = h5::write_dataset(composed, m.name, m.data, dims);
       h5::write_attr(ds, "shape", m.shape);
@@ -331,9 +329,9 @@ RunRecord read_run_group(const h5::Group& g, const std::string& task, const std:
   }
   {
     h5::Group composed = g.open_group("composed");
-    std::vector<std::pair<std::int64_t, Matrix>> items;
+    std::vector<std::pair<std::int64_t, core::NamedArray>> items;
     for (const std::string& name : composed.children()) {
-      Matrix m;
+      core::NamedArray m;
       m.name = name;
       std::vector<hsize_t> dims;
       m.data = h5::read_dataset<float>(composed, name, &dims);
@@ -406,7 +404,7 @@ void ResultStore::create_file() const {
       h5::Group root = file.root();
       h5::write_attr(root, "format", kFormat);
       h5::write_attr(root, "format_version", kFormatVersion);
-      h5::write_attr(root, "software_version", LORAHUB_VERSION);
+      h5::write_attr(root, "software_version", core::version());
       root.create_group("runs");
     }
     file.close();

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "lorahub/core/adapter_folders.h"
 #include "lorahub/core/error.h"
 #include "lorahub/model/t5.h"
 
@@ -81,9 +80,11 @@ LoraLibrary LoraLibrary::from_adapters(std::vector<LoraAdapter> adapters, const 
   return lib;
 }
 
-LoraLibrary LoraLibrary::load(const std::string& source, const model::T5ModelImpl* model) {
+LoraLibrary LoraLibrary::load(const std::vector<std::string>& folders, const std::string& source,
+                              const model::T5ModelImpl* model) {
+  if (folders.empty()) fail(source, ": a LoRA library needs at least one adapter folder");
   std::vector<LoraAdapter> adapters;
-  for (const auto& folder : core::list_adapter_folders(source)) adapters.push_back(load_adapter(folder, model));
+  for (const auto& folder : folders) adapters.push_back(load_adapter(folder, model));
   return from_adapters(std::move(adapters), source);
 }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "lorahub/core/checkpoint_files.h"
 #include "lorahub/core/error.h"
 #include "torch_pickle.h"
 
@@ -216,25 +217,13 @@ StateDict load_checkpoint(const std::string& dir_or_file) {
   }
   std::error_code ec;
   if (!fs::is_directory(dir_or_file, ec)) fail(dir_or_file, ": no such checkpoint file or folder");
-  const fs::path dir(dir_or_file);
-  for (const char* name : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                           "pytorch_model.bin.index.json"}) {
-    const fs::path candidate = dir / name;
-    if (!is_file(candidate)) continue;
-    const std::string text = candidate.string();
-    return candidate.extension() == ".json" ? load_sharded(text) : load_tensor_file(text);
-  }
-  fail(dir_or_file, ": no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
-                    "pytorch_model.bin.index.json in this folder");
+  const std::string entry = core::checkpoint_entry(dir_or_file, core::CheckpointKind::kModel);
+  return fs::path(entry).extension() == ".json" ? load_sharded(entry) : load_tensor_file(entry);
 }
 
 StateDict load_adapter_weights(const std::string& dir) {
   if (is_file(dir)) return load_tensor_file(dir);
-  for (const char* name : {"adapter_model.safetensors", "adapter_model.bin"}) {
-    const fs::path candidate = fs::path(dir) / name;
-    if (is_file(candidate)) return load_tensor_file(candidate.string());
-  }
-  fail(dir, ": no adapter_model.safetensors or adapter_model.bin in this folder");
+  return load_tensor_file(core::checkpoint_entry(dir, core::CheckpointKind::kAdapter));
 }
 
 void save_safetensors(const std::string& path, const StateDict& tensors,

@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "lorahub/core/error.h"
+#include "lorahub/job/config.h"
+#include "lorahub/job/methods.h"
+#include "lorahub/job/plan.h"
 
 namespace lorahub::report {
 namespace {
@@ -19,16 +22,13 @@ namespace {
 namespace fs = std::filesystem;
 using core::fail;
 
-// Column order of the paper's tables; methods it does not know follow by name.
-const std::vector<std::string>& canonical_methods() {
-  static const std::vector<std::string> kOrder = {"zero-shot", "icl", "lorahub", "uniform", "lora-single", "lora-ft"};
-  return kOrder;
-}
-
+// Column order of the paper's tables (the method table's); methods this build does not know follow by name.
 std::size_t method_rank(const std::string& method) {
-  const auto& order = canonical_methods();
-  auto it = std::find(order.begin(), order.end(), method);
-  return static_cast<std::size_t>(it - order.begin());
+  const auto& all = job::methods();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (method == all[i].name) return i;
+  }
+  return all.size();
 }
 
 double mean_of(const std::vector<double>& values) {
@@ -76,11 +76,6 @@ RunFacts facts_of(const io::RunRecord& r) {
   return f;
 }
 
-// Methods whose runs do not depend on the seed run once, as seed 0 (hub::expand_job).
-bool seed_independent(const std::string& method, bool fixed_shots_seed) {
-  return method == "zero-shot" || method == "lora-single" || (method == "icl" && fixed_shots_seed);
-}
-
 // Says plainly when a file is not HDF5 at all; HDF5's own message is a stack of internal calls.
 // HDF5 finds its signature at offset 0, or after a user block at 512, 1024, 2048, ...
 void require_hdf5_signature(const std::string& path) {
@@ -103,11 +98,8 @@ void require_hdf5_signature(const std::string& path) {
 }  // namespace
 
 std::string method_label(const std::string& method) {
-  static const std::map<std::string, std::string> kLabels = {
-      {"zero-shot", "Zero-shot"}, {"icl", "ICL"},          {"lorahub", "LoraHub"},
-      {"uniform", "Uniform"},     {"lora-single", "Best single"}, {"lora-ft", "LoRA FT"}};
-  auto it = kLabels.find(method);
-  return it == kLabels.end() ? method : it->second;
+  const auto* m = job::find_method(method);
+  return m && method == m->name ? m->label : method;
 }
 
 bool Summary::averages_differ() const {
@@ -120,38 +112,31 @@ bool Summary::averages_differ() const {
 JobPlan parse_job_plan(const std::string& job_config_json, const std::string& where) {
   nlohmann::json j = nlohmann::json::parse(job_config_json, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) fail(where, ": job_config is not a JSON object");
+  // The keys a plan needs must be there: defaults would invent runs the job never meant.
   auto section = [&](const char* name) -> const nlohmann::json& {
     if (!j.contains(name) || !j[name].is_object()) fail(where, ": job_config has no object '", name, "'");
     return j[name];
   };
   const auto& data = section("data");
   const auto& run = section("run");
-  JobPlan plan;
   if (!data.contains("tasks") || !data["tasks"].is_array()) fail(where, ": job_config key data.tasks is not an array");
   for (const auto& t : data["tasks"]) {
     if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) {
       fail(where, ": job_config data.tasks entry ", t.dump(), " has no string 'name'");
     }
-    plan.tasks.push_back(t["name"].get<std::string>());
   }
   if (!run.contains("methods") || !run["methods"].is_array()) fail(where, ": job_config key run.methods is not an array");
-  for (const auto& m : run["methods"]) {
-    if (!m.is_string()) fail(where, ": job_config run.methods entry ", m.dump(), " is not a string");
-    plan.methods.push_back(m.get<std::string>());
-  }
   if (!run.contains("seeds") || !run["seeds"].is_array()) fail(where, ": job_config key run.seeds is not an array");
-  std::vector<std::int64_t> seeds;
-  for (const auto& s : run["seeds"]) {
-    if (!s.is_number_integer()) fail(where, ": job_config run.seeds entry ", s.dump(), " is not an integer");
-    seeds.push_back(s.get<std::int64_t>());
+  // The runs themselves come from the job's own rule (job::plan_runs), as the solver expanded them.
+  const auto config = job::JobConfig::from_json(j, where + ": job_config");
+  JobPlan plan;
+  for (const auto& t : config.data.tasks) plan.tasks.push_back(t.name);
+  for (auto m : config.run.methods) plan.methods.push_back(job::to_string(m));
+  for (const auto& r : job::plan_runs(config)) {
+    auto& seeds = plan.seeds[job::to_string(r.method)];
+    if (std::find(seeds.begin(), seeds.end(), r.seed) == seeds.end()) seeds.push_back(r.seed);
   }
-  std::sort(seeds.begin(), seeds.end());
-  seeds.erase(std::unique(seeds.begin(), seeds.end()), seeds.end());
-  // run.shots_seed is a number (one fixed pick of shots) or "run" (each seed picks its own).
-  const bool fixed_shots_seed = run.contains("shots_seed") && run["shots_seed"].is_number_integer();
-  for (const auto& m : plan.methods) {
-    plan.seeds[m] = seed_independent(m, fixed_shots_seed) ? std::vector<std::int64_t>{0} : seeds;
-  }
+  for (auto& [method, seeds] : plan.seeds) std::sort(seeds.begin(), seeds.end());
   return plan;
 }
 

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "lorahub/report/render.h"
+#include "lorahub/job/methods.h"
 #include "report/text.h"
 
 namespace lorahub::report {
@@ -26,12 +27,8 @@ constexpr const char* kFontFamily = "DejaVu Sans, Helvetica, Arial, sans-serif";
 // Okabe-Ito colours, distinguishable with colour-vision deficiencies; fixed per known method, and
 // methods this build does not know take the next of the others.
 std::string colour(const std::string& method, std::size_t& unknown_seen) {
-  static const std::map<std::string, std::string> kKnown = {
-      {"zero-shot", "#999999"}, {"icl", "#E69F00"},         {"lorahub", "#0072B2"},
-      {"uniform", "#56B4E9"},   {"lora-single", "#009E73"}, {"lora-ft", "#D55E00"}};
   static const char* kOthers[] = {"#CC79A7", "#F0E442", "#000000", "#7F3C8D", "#11A579"};
-  auto it = kKnown.find(method);
-  if (it != kKnown.end()) return it->second;
+  if (const auto* m = job::find_method(method); m && method == m->name) return m->colour;
   return kOthers[unknown_seen++ % (sizeof kOthers / sizeof kOthers[0])];
 }
 

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "../hub/toy_world.h"
+#include "../worker/toy_world.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

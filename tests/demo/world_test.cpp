@@ -15,16 +15,19 @@
 #include "lorahub/data/prompt.h"
 #include "lorahub/demo/tasks.h"
 #include "lorahub/demo/world.h"
-#include "lorahub/dist/run.h"
-#include "lorahub/hub/driver.h"
-#include "lorahub/hub/fitness.h"
-#include "lorahub/hub/job.h"
-#include "lorahub/hub/worker.h"
+#include "lorahub/distributed/run.h"
+#include "lorahub/job/config.h"
+#include "lorahub/job/library.h"
+#include "lorahub/job/plan.h"
+#include "lorahub/search/job_driver.h"
+#include "lorahub/worker/answers.h"
+#include "lorahub/worker/worker.h"
 #include "lorahub/io/result_store.h"
 #include "lorahub/lora/library.h"
 
 namespace demo = lorahub::demo;
-namespace hub = lorahub::hub;
+namespace job = lorahub::job;
+namespace worker = lorahub::worker;
 namespace fs = std::filesystem;
 
 namespace {
@@ -42,11 +45,11 @@ class ShippedWorld : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     torch::set_num_threads(1);
-    config_ = new hub::JobConfig();
-    config_->model_dir = (kDemo / "model").string();
-    config_->library = (kDemo / "library").string();
-    config_->methods = {"lorahub"};
-    engine_ = new hub::Engine(hub::Engine::load(*config_, torch::kCPU));
+    config_ = new job::JobConfig();
+    config_->model.path = (kDemo / "model").string();
+    config_->library.path = (kDemo / "library").string();
+    config_->run.methods = {job::Method::kLoraHub};
+    engine_ = new worker::Engine(worker::Engine::load(*config_, torch::kCPU));
   }
   static void TearDownTestSuite() {
     delete engine_;
@@ -62,7 +65,7 @@ class ShippedWorld : public ::testing::Test {
       prompts.push_back(lorahub::data::zero_shot_prompt(instruction, x.input));
       targets.push_back(x.target);
     }
-    auto answers = hub::generate_answers(*engine_->model, *engine_->tokenizer, prompts, 32, 64);
+    auto answers = worker::generate_answers(*engine_->model, *engine_->tokenizer, prompts, 32, 64);
     return lorahub::data::accuracy(answers, targets);
   }
 
@@ -74,11 +77,11 @@ class ShippedWorld : public ::testing::Test {
     return lorahub::data::split_bbh(loaded, n).test;
   }
 
-  static hub::JobConfig* config_;
-  static hub::Engine* engine_;
+  static job::JobConfig* config_;
+  static worker::Engine* engine_;
 };
-hub::JobConfig* ShippedWorld::config_ = nullptr;
-hub::Engine* ShippedWorld::engine_ = nullptr;
+job::JobConfig* ShippedWorld::config_ = nullptr;
+worker::Engine* ShippedWorld::engine_ = nullptr;
 
 }  // namespace
 
@@ -135,7 +138,7 @@ TEST_F(ShippedWorld, BaseModelSolvesTheUpstreamTasksByTheirTaskCodes) {
 }
 
 TEST_F(ShippedWorld, LibraryHoldsOneModulePerUpstreamTask) {
-  auto names = hub::library_module_names(config_->library);
+  auto names = job::library_module_names(config_->library.path);
   auto upstream = demo::task_names(demo::TaskRole::kUpstream);
   std::sort(upstream.begin(), upstream.end());
   EXPECT_EQ(names, upstream);
@@ -172,17 +175,17 @@ TEST_F(ShippedWorld, ModulesCarryTheirSkillToOtherWordings) {
 
 TEST_F(ShippedWorld, LoraHubBeatsZeroShotOnAHeldOutTask) {
   // The demo job's settings on one held-out task and two seeds, run by the solver's own driver and worker.
-  auto c = hub::JobConfig::from_toml_file((fs::path(LORAHUB_SOURCE_DIR) / "configs" / "demo.toml").string());
-  c.tasks = {hub::TaskSource{"final_word", (kDemo / "tasks").string(), "", "", ""}};
-  c.methods = {"zero-shot", "lorahub"};
-  c.seeds = {1, 2};
-  c.max_test = 60;
-  auto runs = hub::expand_job(c, hub::library_module_names(c.library));
+  auto c = job::JobConfig::from_toml_file((fs::path(LORAHUB_SOURCE_DIR) / "configs" / "demo.toml").string());
+  c.data.tasks = {job::TaskSource{"final_word", (kDemo / "tasks").string(), "", "", ""}};
+  c.run.methods = {job::Method::kZeroShot, job::Method::kLoraHub};
+  c.run.seeds = {1, 2};
+  c.data.max_test = 60;
+  auto runs = job::expand_job(c, job::library_module_names(c.library.path));
   ASSERT_EQ(runs.size(), 3u);
-  hub::Worker worker(*engine_, runs, c);
+  worker::Worker handler(*engine_, runs, c);
   std::map<std::string, std::vector<lorahub::io::RunRecord>> by_method;
-  hub::JobDriver driver(runs, c, [&](const lorahub::io::RunRecord& r) { by_method[r.method].push_back(r); });
-  lorahub::dist::run_serial(driver, [&](const lorahub::core::WorkItem& i) { return worker.handle(i); });
+  lorahub::search::JobDriver driver(runs, c, [&](const lorahub::io::RunRecord& r) { by_method[r.method].push_back(r); });
+  lorahub::distributed::run_serial(driver, [&](const lorahub::core::WorkItem& i) { return handler.handle(i); });
   ASSERT_EQ(by_method["zero-shot"].size(), 1u);
   ASSERT_EQ(by_method["lorahub"].size(), 2u);
   const double zero_shot = by_method["zero-shot"][0].accuracy;

@@ -82,7 +82,7 @@ inline RunRecord make_run(const std::string& task, const std::string& method, st
   }
   r.accuracy = shape.test_examples > 0 ? static_cast<double>(correct) / shape.test_examples : std::nan("");
   for (int m = 0; m < shape.composed; ++m) {
-    Matrix mat;
+    lorahub::core::NamedArray mat;
     bool is_a = m % 2 == 0;
     mat.name = "base_model.model.encoder.block." + std::to_string(m / 2) + ".layer.0.SelfAttention.q." +
                (is_a ? "lora_A" : "lora_B") + ".weight";
@@ -150,8 +150,8 @@ inline std::string run_difference(const RunRecord& a, const RunRecord& b) {
   if (a.input_tokens != b.input_tokens) return "input_tokens";
   if (a.composed.size() != b.composed.size()) return "composed count";
   for (std::size_t i = 0; i < a.composed.size(); ++i) {
-    const Matrix& x = a.composed[i];
-    const Matrix& y = b.composed[i];
+    const lorahub::core::NamedArray& x = a.composed[i];
+    const lorahub::core::NamedArray& y = b.composed[i];
     if (x.name != y.name || x.shape != y.shape || x.data.size() != y.data.size() ||
         (!x.data.empty() && std::memcmp(x.data.data(), y.data.data(), x.data.size() * sizeof(float)) != 0)) {
       return "composed[" + std::to_string(i) + "] " + x.name;

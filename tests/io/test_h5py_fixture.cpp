@@ -55,7 +55,7 @@ nlohmann::json describe(const RunRecord& r) {
   j["accuracy"] = number(r.accuracy);
   j["input_tokens"] = r.input_tokens;
   j["composed"] = nlohmann::json::array();
-  for (const Matrix& m : r.composed) {
+  for (const lorahub::core::NamedArray& m : r.composed) {
     nlohmann::json data = nlohmann::json::array();
     for (float v : m.data) data.push_back(number(v));
     j["composed"].push_back({{"name", m.name}, {"shape", m.shape}, {"data", data}});

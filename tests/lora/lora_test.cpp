@@ -306,20 +306,17 @@ TEST_F(LoraErrors, LibraryRejectsMismatchedModules) {
   EXPECT_THROW(ll::LoraLibrary::from_adapters({first, dup}, "lib"), lorahub::core::Error);
 }
 
-TEST_F(LoraErrors, LibraryFromFolderAndListFile) {
+TEST_F(LoraErrors, LibraryKeepsTheFolderOrder) {
   for (int i = 0; i < 3; ++i) {
     fs::create_directory_symlink(kRef + "/t5v11_gated_untied/lora_" + std::to_string(i),
                                  tmp_ / ("m" + std::to_string(2 - i)));
   }
-  auto lib = ll::LoraLibrary::load(tmp_.string(), model_.get());
-  EXPECT_EQ(lib.names(), (std::vector<std::string>{"m0", "m1", "m2"}));
-  EXPECT_EQ(lib.stack().a.front().sizes(), (std::vector<std::int64_t>{3, 4, 32}));
-  std::ofstream(tmp_ / "list.txt") << "# two modules\nm2\n\nm0  # trailing comment\n";
-  auto listed = ll::LoraLibrary::load((tmp_ / "list.txt").string(), model_.get());
-  EXPECT_EQ(listed.names(), (std::vector<std::string>{"m2", "m0"}));
-  EXPECT_THROW(listed.index_of("m1"), lorahub::core::Error);
-  std::ofstream(tmp_ / "bad_list.txt") << "m2\nno_such_module\n";
-  EXPECT_THROW(ll::LoraLibrary::load((tmp_ / "bad_list.txt").string()), lorahub::core::Error);
+  auto lib = ll::LoraLibrary::load({(tmp_ / "m2").string(), (tmp_ / "m0").string()}, "list", model_.get());
+  EXPECT_EQ(lib.names(), (std::vector<std::string>{"m2", "m0"}));
+  EXPECT_EQ(lib.stack().a.front().sizes(), (std::vector<std::int64_t>{2, 4, 32}));
+  EXPECT_THROW(lib.index_of("m1"), lorahub::core::Error);
+  EXPECT_THROW(ll::LoraLibrary::load({(tmp_ / "no_such_module").string()}, "list"), lorahub::core::Error);
+  EXPECT_THROW(ll::LoraLibrary::load({}, "empty"), lorahub::core::Error);
 }
 
 TEST(AdapterConfig, TargetsListRegexAndLayers) {

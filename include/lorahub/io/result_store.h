@@ -5,14 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "lorahub/core/named_array.h"
+
 namespace lorahub::io {
 
-/// A named row-major float32 array (a composed LoRA factor under its PEFT key).
-struct Matrix {
-  std::string name;
-  std::vector<std::int64_t> shape;
-  std::vector<float> data;  ///< product(shape) values, row-major
-};
 
 /// Everything one run (task x method x seed) produced. Torch-free so it can cross ranks.
 struct RunRecord {
@@ -41,7 +37,7 @@ struct RunRecord {
 
   /// Composed Â / B̂ per target module under PEFT keys
   /// ("base_model.model.<module>.lora_A.weight" [r, in], "...lora_B.weight" [out, r]).
-  std::vector<Matrix> composed;
+  std::vector<core::NamedArray> composed;
   /// adapter_config.json fields (r, lora_alpha, target_modules, ...): each value is JSON text
   /// ("16", "[\"q\",\"v\"]") or a plain string ("none"); stored as one JSON object.
   std::map<std::string, std::string> adapter_config;

@@ -31,14 +31,14 @@ struct ModuleStack {
   ModuleStack to(torch::Device device, torch::ScalarType dtype) const;
 };
 
-/// A directory of PEFT adapter folders (or a text file listing folders), loaded once per process.
+/// The LoRA modules of a library, loaded once per process and stacked.
 class LoraLibrary {
  public:
-  /// `source`: a directory whose sub-folders hold adapter_config.json (sorted by name), or a text file with one
-  /// adapter folder per line (# comments, relative to the file). Every module must share rank, alpha, target
-  /// modules and shapes; a mismatch is an Error naming the module. When `model` is given, all are validated
-  /// against it.
-  static LoraLibrary load(const std::string& source, const model::T5ModelImpl* model = nullptr);
+  /// Loads the adapter folders in order (a job lists them with job::library_module_folders); `source` names the
+  /// library in messages. Every module must share rank, alpha, target modules and shapes; a mismatch is an Error
+  /// naming the module. When `model` is given, all are validated against it.
+  static LoraLibrary load(const std::vector<std::string>& folders, const std::string& source,
+                          const model::T5ModelImpl* model = nullptr);
   /// Builds a library from adapters already in memory (same checks).
   static LoraLibrary from_adapters(std::vector<LoraAdapter> adapters, const std::string& source);
 

@@ -1,0 +1,16 @@
+#pragma once
+// The compute side of a job for the runner: thread pools and the engine + handler of a worker rank.
+#include "lorahub/runner/runner.h"
+
+namespace lorahub::worker {
+
+/// Applies the thread count to libtorch (intra-op) and OpenBLAS, whose own pool torch does not control.
+/// threads <= 0: $SLURM_CPUS_PER_TASK, else the cores this rank is bound to, else the node's cores divided
+/// among its ranks_on_node ranks, at least 1. Returns the count used.
+int setup_threads(int threads, int ranks_on_node = 1);
+
+/// setup_threads, and a loader that builds an Engine and a Worker for the job (on the GPU of the rank's
+/// node-local index with model.device = "cuda").
+runner::WorkerBackend backend();
+
+}  // namespace lorahub::worker

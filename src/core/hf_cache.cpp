@@ -261,6 +261,24 @@ ResolvedSource resolve_source(const std::string& text, const std::string& what, 
   return out;
 }
 
+std::optional<HubId> hub_id_of_snapshot_path(const std::string& path) {
+  std::vector<std::string> parts;
+  for (const auto& part : fs::path(path).lexically_normal()) {
+    if (!part.empty()) parts.push_back(part.string());
+  }
+  for (std::size_t i = 0; i + 2 < parts.size(); ++i) {
+    const std::string& repo = parts[i];
+    if (repo.rfind("models--", 0) != 0 || parts[i + 1] != "snapshots") continue;
+    // Repo ids cannot contain "--", so the separators are unambiguous.
+    std::string id = repo.substr(8);
+    auto sep = id.find("--");
+    if (sep != std::string::npos) id = id.substr(0, sep) + "/" + id.substr(sep + 2);
+    auto parsed = parse_hub_id(id + "@" + parts[i + 2]);
+    if (parsed && parsed->repo_id == id) return parsed;
+  }
+  return std::nullopt;
+}
+
 std::string describe_source(const ResolvedSource& source) {
   if (!source.hub) return source.path;
   return cat(source.hub->repo_id, "@", effective_revision(*source.hub), " -> ", source.path);

@@ -269,6 +269,21 @@ TEST_F(HubCache, ModelFolderFormsAndGaps) {
   EXPECT_NE(e.find("config.json is missing"), std::string::npos) << e;
 }
 
+TEST(HubIdOfSnapshotPath, NamesResolvedFoldersAgain) {
+  auto id = hub_id_of_snapshot_path("/root/.cache/huggingface/hub/models--google--flan-t5-large/snapshots/abc123/");
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->repo_id, "google/flan-t5-large");
+  EXPECT_EQ(id->revision, "abc123");
+  id = hub_id_of_snapshot_path("hub/models--t5-small/snapshots/" + fake_hash("x") + "/adapter_a");
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->repo_id, "t5-small");
+  EXPECT_EQ(id->revision, fake_hash("x"));
+  EXPECT_FALSE(hub_id_of_snapshot_path("/models/flan-t5-large"));
+  EXPECT_FALSE(hub_id_of_snapshot_path("/c/models--google--flan-t5-large/snapshots"));
+  EXPECT_FALSE(hub_id_of_snapshot_path("/c/models--a--b--c/snapshots/abc"));
+  EXPECT_FALSE(hub_id_of_snapshot_path("/c/datasets--a--b/snapshots/abc"));
+}
+
 TEST(HubDownloadCommand, AddsTheRevisionOnlyWhenAsked) {
   EXPECT_EQ(hub_download_command(HubId{"google/flan-t5-large", ""}), "huggingface-cli download google/flan-t5-large");
   EXPECT_EQ(hub_download_command(HubId{"google/flan-t5-large", "v1"}),

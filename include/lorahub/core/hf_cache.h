@@ -57,6 +57,11 @@ struct ResolvedSource {
 /// revision not in refs; a ref pointing at a missing snapshot; a broken link (incomplete download).
 ResolvedSource resolve_source(const std::string& text, const std::string& what, const std::string& base_dir = "");
 
+/// The hub id of a snapshot folder path (<cache>/models--<org>--<name>/snapshots/<commit>[/<sub>...]), with
+/// the commit as revision: how a resolved path is named again where a portable name is wanted (an exported
+/// adapter's base_model_name_or_path). Looks only at the path's text; nullopt when it is no snapshot path.
+std::optional<HubId> hub_id_of_snapshot_path(const std::string& path);
+
 /// One line for `lorahub inspect` and logs: "google/flan-t5-large@main -> <snapshot folder>" for a hub id,
 /// the path itself otherwise.
 std::string describe_source(const ResolvedSource& source);

@@ -21,7 +21,9 @@ struct PeftExportOptions {
 
 /// What export_peft_adapter wrote.
 struct PeftExportReport {
-  std::string min_peft_version;              ///< the oldest PEFT release that loads the folder correctly
+  /// The oldest PEFT release that knows every field written ("0.5", or "0.8" with use_rslora). Older releases
+  /// either ignore unknown fields (0.5) or reject them (0.6-0.13); from 0.14 they are dropped with a warning.
+  std::string min_peft_version;
   std::vector<std::string> dropped_fields;   ///< library adapter_config fields left out of adapter_config.json
   std::vector<std::string> warnings;         ///< also printed through core::log_warn
 };

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "lorahub/core/error.h"
+#include "lorahub/core/hf_cache.h"
 #include "lorahub/worker/backend.h"
 #include "lorahub/core/log.h"
 #include "lorahub/data/example.h"
@@ -36,23 +37,28 @@ struct EngineArgs {
   bool merged = false;
 
   void add(CLI::App* cmd, bool with_adapters) {
-    cmd->add_option("--model", model, "HF model folder (config.json + model.safetensors / pytorch_model.bin)")->required();
+    cmd->add_option("--model", model,
+                    "HF model folder (config.json + model.safetensors / pytorch_model.bin), or a hub id "
+                    "org/name[@revision] from the local Hugging Face cache")
+        ->required();
     cmd->add_option("--dtype", dtype, "Compute dtype: f32 (exact) or bf16")->check(CLI::IsMember({"f32", "bf16"}));
     cmd->add_option("--device", device, "cpu or cuda[:N]");
     if (with_adapters) {
-      cmd->add_option("--adapter", adapters, "PEFT LoRA adapter folder (repeatable: composed LoraHub-style)");
+      cmd->add_option("--adapter", adapters,
+                      "PEFT LoRA adapter folder or hub id (repeatable: composed LoraHub-style)");
       cmd->add_option("--weights", weights, "Composition coefficients w1,w2,... (default: 1 for each adapter)");
       cmd->add_flag("--merged", merged, "Merge the composition into the weights instead of the unmerged path");
     }
   }
+  std::string model_dir() const { return core::resolve_source(model, "--model").path; }
   model::T5Model load_model() const {
     model::RuntimeOptions rt;
     rt.device = torch::Device(device);
     rt.dtype = model::parse_compute_dtype(dtype);
-    return model::load_t5(model, rt);
+    return model::load_t5(model_dir(), rt);
   }
   text::T5Tokenizer load_tokenizer() const {
-    return text::T5Tokenizer::load(tokenizer.empty() ? (fs::path(model) / "spiece.model").string() : tokenizer);
+    return text::T5Tokenizer::load(tokenizer.empty() ? (fs::path(model_dir()) / "spiece.model").string() : tokenizer);
   }
   // Keeps the library alive while its composition is applied.
   std::optional<lora::LoraLibrary> apply(model::T5ModelImpl& m) const {
@@ -61,7 +67,12 @@ struct EngineArgs {
       return std::nullopt;
     }
     std::vector<lora::LoraAdapter> loaded;
-    for (const auto& a : adapters) loaded.push_back(lora::load_adapter(a, &m));
+    for (const auto& a : adapters) {
+      auto r = core::resolve_source(a, "--adapter");
+      loaded.push_back(lora::load_adapter(r.path, &m));
+      // A hub id names the module by its repository, as in a library.
+      if (r.hub) loaded.back().name = r.hub->repo_id.substr(r.hub->repo_id.find('/') + 1);
+    }
     auto lib = lora::LoraLibrary::from_adapters(std::move(loaded), "--adapter");
     auto w = weights.empty() ? std::vector<double>(adapters.size(), 1.0) : parse_doubles(weights, "--weights");
     if (w.size() != adapters.size()) fail("--weights has ", w.size(), " values for ", adapters.size(), " adapters");
@@ -107,7 +118,11 @@ torch::Tensor int64_tensor(const model::StateDict& d, const std::string& name, c
   return it->second.to(torch::kLong).contiguous();
 }
 
-void inspect_path(const std::string& path) {
+void inspect_path(const std::string& text) {
+  // A hub id shows what it resolves to in the local cache, then what is there.
+  const auto source = core::resolve_source(text, "inspect");
+  if (source.hub) std::cout << core::describe_source(source) << "\n";
+  const std::string& path = source.path;
   fs::path p(path);
   if (fs::is_directory(p) && fs::exists(p / "config.json")) {
     auto cfg = model::T5Config::from_file(path);

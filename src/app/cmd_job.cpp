@@ -127,7 +127,8 @@ void select_task_shard(job::JobConfig& config, const std::string& shard) {
   config.data.tasks = std::move(mine);
 }
 
-void export_run(const std::string& results, const std::string& run, const std::string& method, const std::string& out) {
+void export_run(const std::string& results, const std::string& run, const std::string& method, const std::string& out,
+                const io::PeftExportOptions& options) {
   auto slash = run.rfind('/');
   if (slash == std::string::npos) fail("--run must be TASK/SEED (e.g. boolean_expressions/1), got '", run, "'");
   std::string task = run.substr(0, slash);
@@ -141,9 +142,11 @@ void export_run(const std::string& results, const std::string& run, const std::s
   }
   io::ResultStore store(results, io::ResultStore::Mode::kReadOnly);
   auto record = store.read_run(task, method, seed);
-  io::export_peft_adapter(record, out);
+  auto report = io::export_peft_adapter(record, out, options);
+  for (const auto& w : report.warnings) core::log_warn(w);
   core::log_info(core::cat("exported the composed LoRA of ", task, "/", method, "/seed_", seed, " (",
-                           record.composed.size() / 2, " target modules) to ", out));
+                           record.composed.size() / 2, " target modules) to ", out, "; adapter_config.json loads in PEFT >= ",
+                           report.min_peft_version));
 }
 
 }  // namespace
@@ -220,11 +223,16 @@ void add_job_commands(CLI::App& app, Globals& globals) {
     auto run = std::make_shared<std::string>();
     auto method = std::make_shared<std::string>("lorahub");
     auto out = std::make_shared<std::string>();
+    auto options = std::make_shared<io::PeftExportOptions>();
     cmd->add_option("results", *results, "results.h5")->required();
     cmd->add_option("--run", *run, "TASK/SEED")->required();
     cmd->add_option("--method", *method, "Method of the run (lorahub, uniform, lora-ft)");
     cmd->add_option("--out", *out, "Adapter folder to write")->required();
-    cmd->callback([=] { export_run(*results, *run, *method, *out); });
+    cmd->add_option("--peft-version", options->peft_version,
+                    "Write the adapter_config.json fields of this PEFT release (default: those every PEFT >= 0.5 reads)");
+    cmd->add_option("--base-model", options->base_model,
+                    "base_model_name_or_path to record (default: the run's model, as a hub id when it came from the cache)");
+    cmd->callback([=] { export_run(*results, *run, *method, *out, *options); });
   }
 }
 

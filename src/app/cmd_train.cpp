@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "lorahub/core/error.h"
+#include "lorahub/core/hf_cache.h"
 #include "lorahub/worker/backend.h"
 #include "lorahub/core/log.h"
 #include "lorahub/data/example.h"
@@ -28,7 +29,7 @@ void add_train_commands(CLI::App& app, Globals& globals) {
     std::string autocast = "off";
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--model", a->model, "HF model folder")->required();
+  cmd->add_option("--model", a->model, "HF model folder, or a hub id from the local Hugging Face cache")->required();
   cmd->add_option("--tokenizer", a->tokenizer, "spiece.model (default: <model>/spiece.model)");
   cmd->add_option("--train", a->train, "Training examples: JSONL {input,target}/{context,completion} or BBH JSON")->required();
   cmd->add_option("--description", a->description, "Wrap inputs in the zero-shot prompt with this task description");
@@ -56,8 +57,9 @@ void add_train_commands(CLI::App& app, Globals& globals) {
     a->options.autocast_bf16 = a->autocast == "bf16";
     model::RuntimeOptions rt;
     rt.dtype = model::parse_compute_dtype(a->dtype);
-    auto model = model::load_t5(a->model, rt);
-    auto tok = text::T5Tokenizer::load(a->tokenizer.empty() ? (fs::path(a->model) / "spiece.model").string() : a->tokenizer);
+    const auto model_dir = core::resolve_source(a->model, "--model").path;
+    auto model = model::load_t5(model_dir, rt);
+    auto tok = text::T5Tokenizer::load(a->tokenizer.empty() ? (fs::path(model_dir) / "spiece.model").string() : a->tokenizer);
     auto examples = data::load_examples(a->train);
     if (!a->description.empty()) examples = data::make_prompts(data::PromptMode::kZeroShot, a->description, {}, examples);
     core::log_info(core::cat("train-lora: ", examples.size(), " examples, r ", a->options.lora.r, ", alpha ",

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "lorahub/core/error.h"
+#include "lorahub/core/hf_cache.h"
 #include "lorahub/data/bbh.h"
 #include "lorahub/data/task_list.h"
 #include "settings.h"
@@ -265,6 +266,13 @@ json JobConfig::to_json() const {
   }
   j["model"]["tokenizer"] = tokenizer_path();
   return j;
+}
+
+void JobConfig::resolve_sources() {
+  if (model.path.empty() || fs::exists(model.path) || !core::parse_hub_id(model.path)) return;
+  auto r = core::resolve_source(model.path, origin_of("model.path") + ": model.path");
+  resolved["model.path"] = core::describe_source(r);
+  model.path = r.path;
 }
 
 bool job_needs_library(const JobConfig& config) {

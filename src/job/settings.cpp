@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "lorahub/core/error.h"
+#include "lorahub/core/hf_cache.h"
 
 namespace lorahub::job::detail {
 namespace fs = std::filesystem;
@@ -301,14 +302,17 @@ Setting make(const char* section, const char* key, Get get, const char* help, Ch
   return s;
 }
 
-// A path: a string resolved against the folder of the file that names it.
+// A path: a string resolved against the folder of the file that names it. With `hub_ids`, a text that has the
+// shape of a Hugging Face id and is no existing path stays as written (JobConfig::resolve_sources looks it up).
 template <class Get>
-Setting path(const char* section, const char* key, Get get, const char* help, const char* flag = "") {
+Setting path(const char* section, const char* key, Get get, const char* help, const char* flag = "", bool hub_ids = false) {
   Setting s = make<std::string>(section, key, get, help, {}, flag);
-  s.info.type = "path";
+  s.info.type = hub_ids ? "path or hub id" : "path";
   const std::string full = s.full_key();
-  s.read = [get, full](JobConfig& c, const json& v, const Where& w) {
-    get(c) = resolve_path(Codec<std::string>::read(v, w, full), w);
+  s.read = [get, full, hub_ids](JobConfig& c, const json& v, const Where& w) {
+    const std::string text = Codec<std::string>::read(v, w, full);
+    const std::string resolved = resolve_path(text, w);
+    get(c) = hub_ids && !fs::exists(resolved) && core::parse_hub_id(text) ? text : resolved;
   };
   return s;
 }
@@ -327,7 +331,9 @@ std::vector<Setting> build_table() {
   std::vector<Setting> t;
   // [model]
   t.push_back(path("model", "path", [](auto& c) -> auto& { return c.model.path; },
-                   "HF model folder (config.json + model.safetensors / sharded / pytorch_model.bin)", "--model"));
+                   "HF model folder (config.json + model.safetensors / sharded / pytorch_model.bin), or a hub id "
+                   "(org/name[@revision]) resolved offline from the Hugging Face cache",
+                   "--model", true));
   t.push_back(path("model", "tokenizer", [](auto& c) -> auto& { return c.model.tokenizer; },
                    "spiece.model (default: <model.path>/spiece.model)", "--tokenizer"));
   t.push_back(make<DType>("model", "dtype", [](auto& c) -> auto& { return c.model.dtype; },
@@ -336,8 +342,9 @@ std::vector<Setting> build_table() {
                            "cpu, or cuda (each rank takes the GPU of its node-local rank)", {}, "--device"));
   // [library]
   t.push_back(path("library", "path", [](auto& c) -> auto& { return c.library.path; },
-                   "LoRA library: a folder of PEFT adapter folders, or a list file (order matters for the sampler)",
-                   "--library"));
+                   "LoRA library: a folder of PEFT adapter folders, a list file of folders or hub ids (order matters "
+                   "for the sampler), or a hub id",
+                   "--library", true));
   t.push_back(make<std::int64_t>("library", "modules", [](auto& c) -> auto& { return c.library.modules; },
                                  "N modules per run", at_least(1)));
   t.push_back(make<data::Sampler>("library", "sampler", [](auto& c) -> auto& { return c.library.sampler; },

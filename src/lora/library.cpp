@@ -81,10 +81,16 @@ LoraLibrary LoraLibrary::from_adapters(std::vector<LoraAdapter> adapters, const 
 }
 
 LoraLibrary LoraLibrary::load(const std::vector<std::string>& folders, const std::string& source,
-                              const model::T5ModelImpl* model) {
+                              const model::T5ModelImpl* model, const std::vector<std::string>& names) {
   if (folders.empty()) fail(source, ": a LoRA library needs at least one adapter folder");
+  if (!names.empty() && names.size() != folders.size()) {
+    fail(source, ": ", names.size(), " module names for ", folders.size(), " adapter folders");
+  }
   std::vector<LoraAdapter> adapters;
-  for (const auto& folder : folders) adapters.push_back(load_adapter(folder, model));
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    adapters.push_back(load_adapter(folders[i], model));
+    if (!names.empty()) adapters.back().name = names[i];
+  }
   return from_adapters(std::move(adapters), source);
 }
 

@@ -138,6 +138,11 @@ JobOutcome run_job(job::JobConfig config, const RunnerOptions& options, const Wo
   JobOutcome outcome;
   outcome.threads = backend.setup_threads(options.threads, comm.local_size());
 
+  // Hub ids name the same snapshot on every rank (one cache, read offline): each rank resolves them.
+  agree(comm, error_of([&] { config.resolve_sources(); }));
+  if (comm.is_root()) {
+    for (const auto& [key, what] : config.resolved) core::log_info(core::cat(key, ": ", what));
+  }
   auto p = plan(comm, config);
   if (comm.is_root()) {
     core::log_info(core::cat(p.runs.size(), " runs (", p.skip.size(), " already complete in ", config.output.path, "), ",

@@ -40,14 +40,21 @@ std::string stage_root(std::uintmax_t bytes) {
 
 }  // namespace
 
-std::vector<std::string> job_input_files(const job::JobConfig& config, bool with_library) {
-  std::vector<std::string> files = {absolute((fs::path(config.model.path) / "config.json").string())};
-  for (const auto& f : core::checkpoint_files(config.model.path, core::CheckpointKind::kModel)) files.push_back(absolute(f));
-  files.push_back(absolute(config.tokenizer_path()));
+std::vector<StagedFile> job_input_files(const job::JobConfig& config, bool with_library) {
+  // Model files keep their absolute path below the staging folder; a module's files go to library/<name>/, so
+  // that the staged library keeps the module names (a hub snapshot's folder is named by its commit).
+  std::vector<StagedFile> files;
+  auto model_file = [&](const std::string& f) { files.push_back({absolute(f), absolute(f)}); };
+  model_file((fs::path(config.model.path) / "config.json").string());
+  for (const auto& f : core::checkpoint_files(config.model.path, core::CheckpointKind::kModel)) model_file(f);
+  model_file(config.tokenizer_path());
   if (with_library) {
-    for (const auto& folder : job::library_module_folders(config.library.path)) {
-      files.push_back(absolute((fs::path(folder) / "adapter_config.json").string()));
-      for (const auto& f : core::checkpoint_files(folder, core::CheckpointKind::kAdapter)) files.push_back(absolute(f));
+    for (const auto& m : job::library_modules(config.library.path)) {
+      auto module_file = [&](const std::string& f) {
+        files.push_back({absolute(f), "/library/" + m.name + "/" + fs::path(f).filename().string()});
+      };
+      module_file((fs::path(m.folder) / "adapter_config.json").string());
+      for (const auto& f : core::checkpoint_files(m.folder, core::CheckpointKind::kAdapter)) module_file(f);
     }
   }
   return files;
@@ -56,24 +63,26 @@ std::vector<std::string> job_input_files(const job::JobConfig& config, bool with
 std::unique_ptr<StagedInputs> StagedInputs::stage(distributed::Comm& comm, const job::JobConfig& config, bool with_library) {
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<StagedInputs> staged(new StagedInputs());
-  // Rank 0 decides the file list and the folder name; every rank gets them.
+  // Rank 0 decides the files, where they go and the folder name; every rank gets them.
   std::string listing, error;
   if (comm.is_root()) {
     try {
       nlohmann::json j;
-      j["files"] = job_input_files(config, with_library);
       std::uintmax_t total = 0;
-      for (const auto& f : j["files"]) total += fs::file_size(f.get<std::string>());
+      for (const auto& f : job_input_files(config, with_library)) {
+        j["files"].push_back(f.source);
+        j["targets"].push_back(f.target);
+        total += fs::file_size(f.source);
+      }
       std::string root = stage_root(total);
       char host[256] = {};
       ::gethostname(host, sizeof host - 1);
       j["dir"] = (fs::path(root) / core::cat("lorahub-stage-", host, "-", ::getpid(), "-",
                                              std::chrono::system_clock::now().time_since_epoch().count()))
                      .string();
-      std::vector<std::string> folders;
-      if (with_library) folders = job::library_module_folders(config.library.path);
-      for (auto& f : folders) f = absolute(f);
-      j["library"] = folders;
+      std::vector<std::string> names;
+      if (with_library) names = job::library_module_names(config.library.path);
+      j["library"] = names;
       listing = j.dump();
     } catch (const std::exception& e) {
       error = e.what();
@@ -83,27 +92,29 @@ std::unique_ptr<StagedInputs> StagedInputs::stage(distributed::Comm& comm, const
   comm.broadcast(listing);
   auto j = nlohmann::json::parse(listing);
   auto files = j["files"].get<std::vector<std::string>>();
+  auto targets = j["targets"].get<std::vector<std::string>>();
   auto blobs = distributed::broadcast_files(comm, files);
   staged->transport_ = blobs.transport;
   staged->dir_ = j["dir"].get<std::string>();
-  auto local = [&](const std::string& path) { return staged->dir_ + path; };  // paths are absolute
+  auto local = [&](const std::string& path) { return staged->dir_ + path; };  // targets start with '/'
 
   staged->owner_ = comm.local_rank() == 0;
   error.clear();
   if (staged->owner_) {
     try {
-      for (const auto& path : files) {
-        const auto& bytes = *blobs.at(path);
+      for (std::size_t i = 0; i < files.size(); ++i) {
+        const auto& bytes = *blobs.at(files[i]);
+        const auto target = local(targets[i]);
         staged->bytes_ += bytes.size();
-        fs::create_directories(fs::path(local(path)).parent_path());
-        std::ofstream out(local(path), std::ios::binary);
+        fs::create_directories(fs::path(target).parent_path());
+        std::ofstream out(target, std::ios::binary);
         out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        if (!out) fail(local(path), ": cannot write the staged copy (set LORAHUB_STAGE_DIR to a node-local folder with room)");
+        if (!out) fail(target, ": cannot write the staged copy (set LORAHUB_STAGE_DIR to a node-local folder with room)");
       }
       if (with_library) {
         // The modules in the configured order, whatever the folder names sort as.
         std::ofstream list(staged->dir_ + "/library.txt");
-        for (const auto& f : j["library"]) list << local(f.get<std::string>()) << "\n";
+        for (const auto& name : j["library"]) list << "library/" << name.get<std::string>() << "\n";
       }
     } catch (const std::exception& e) {
       error = e.what();

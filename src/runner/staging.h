@@ -17,7 +17,11 @@ namespace lorahub::runner {
 
 /// The files a job's workers load: model config + weights (core::checkpoint_files, as the loaders choose them),
 /// the tokenizer, and every adapter folder's config + weights. Paths as the configuration names them.
-std::vector<std::string> job_input_files(const job::JobConfig& config, bool with_library);
+struct StagedFile {
+  std::string source;  ///< absolute path on the shared filesystem
+  std::string target;  ///< path below the staging folder (starts with '/')
+};
+std::vector<StagedFile> job_input_files(const job::JobConfig& config, bool with_library);
 
 /// A node-local copy of a job's inputs; removes it on destruction (after every rank is done with it).
 class StagedInputs {

@@ -22,7 +22,12 @@ Engine Engine::load(const job::JobConfig& config, torch::Device device) {
          e.model->config().vocab_size);
   }
   if (job::job_needs_library(config)) {
-    e.library = lora::LoraLibrary::load(job::library_module_folders(config.library.path), config.library.path, e.model.get());
+    std::vector<std::string> folders, names;
+    for (const auto& m : job::library_modules(config.library.path)) {
+      folders.push_back(m.folder);
+      names.push_back(m.name);
+    }
+    e.library = lora::LoraLibrary::load(folders, config.library.path, e.model.get(), names);
     e.stack = e.library->stack().to(device, torch::kFloat32);
   }
   return e;

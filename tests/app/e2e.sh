@@ -5,6 +5,8 @@
 #   e2e.sh resume  LORAHUB TOY COMPARE      a bigger job killed mid-way and resumed equals an uninterrupted one
 #   e2e.sh bbh     LORAHUB OUTDIR SOURCE BBH_DIR   all 27 BBH tasks x every method on the demo model, 3 ranks,
 #                                           then the report (checked by check_bbh_report.py)
+#   e2e.sh hubcache LORAHUB OUTDIR SOURCE BBH_DIR  configs/flan-t5-large.toml + jobs/bbh-all.toml as shipped, with
+#                                           every id (the model, the 196 modules) in a fake Hugging Face cache
 set -euo pipefail
 mode=$1 lorahub=$2 toy=$3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -66,6 +68,50 @@ case $mode in
     "$lorahub" report bbh.h5 > bbh.md
     /usr/bin/python3 "$src/tests/app/check_bbh_report.py" bbh.json "$src/jobs/bbh-all.txt" bbh.svg
     head -40 bbh.md
+    ;;
+  hubcache)
+    src=$4 bbh=$5
+    [ -f "$bbh/boolean_expressions.json" ] || { echo "BBH data not found at $bbh: skipped"; exit 77; }
+    # The cache as huggingface_hub lays it out: blobs/<hash>, snapshots/<commit>/<file> -> ../../blobs/<hash>,
+    # refs/main holding the commit. The demo model stands in for google/flan-t5-large and the demo modules, in
+    # turn, for the 196 published ones.
+    rm -rf cache && mkdir cache
+    add_repo() {  # add_repo ORG/NAME FOLDER
+      local repo="cache/models--${1%%/*}--${1#*/}" commit
+      commit=$(printf '%s' "$1" | sha1sum | cut -c1-40)
+      mkdir -p "$repo/blobs" "$repo/snapshots/$commit" "$repo/refs"
+      for f in "$2"/*; do
+        local blob
+        blob=$(sha256sum "$f" | cut -c1-64)
+        cp "$f" "$repo/blobs/$blob"
+        ln -s "../../blobs/$blob" "$repo/snapshots/$commit/$(basename "$f")"
+      done
+      printf '%s' "$commit" > "$repo/refs/main"
+    }
+    add_repo google/flan-t5-large "$src/demo/model"
+    mapfile -t demo_modules < <(ls "$src/demo/library")
+    i=0
+    for id in $(grep -v '^#' "$src/configs/lorahub-flan-t5-large-modules.txt"); do
+      add_repo "$id" "$src/demo/library/${demo_modules[$((i % ${#demo_modules[@]}))]}"
+      i=$((i + 1))
+    done
+    [ "$i" = 196 ] || fail "expected 196 module ids, found $i"
+    # The shipped files, unedited; only what this machine lacks (a GPU, time) is overridden.
+    rm -f hub.h5 hub.h5-journal
+    HF_HUB_CACHE="$PWD/cache" "$lorahub" --threads 1 run \
+      --config "$src/configs/flan-t5-large.toml" "$src/jobs/bbh-all.toml" --set model.device=cpu --set model.dtype=f32 \
+      --set "data.bbh_dir=$bbh" --set 'data.tasks=["boolean_expressions","snarks"]' --set 'run.methods=["lorahub"]' \
+      --set 'run.seeds=[1]' --set lorahub.budget=3 --set eval.max_new_tokens=4 --max-test 2 --out hub.h5 2> hub.log ||
+      { tail -20 hub.log; fail "the job by hub id failed"; }
+    grep -q "model.path: google/flan-t5-large@main -> $PWD/cache/models--google--flan-t5-large/snapshots/" hub.log ||
+      { cat hub.log; fail "the log does not say what google/flan-t5-large resolved to"; }
+    "$lorahub" inspect hub.h5 > hub.txt
+    grep -q "2 runs, 2 complete" hub.txt || { cat hub.txt; fail "expected 2 complete runs"; }
+    # Without the cache, the error names the id, the folder searched and the download command.
+    if HF_HUB_CACHE="$PWD/no-cache" "$lorahub" run --config "$src/configs/flan-t5-large.toml" "$src/jobs/bbh-all.toml" \
+         --set "data.bbh_dir=$bbh" --out never.h5 2> missing.log; then fail "a job with no cache succeeded"; fi
+    grep -q "huggingface-cli download google/flan-t5-large" missing.log || { cat missing.log; fail "no download hint"; }
+    grep -q "$PWD/no-cache" missing.log || { cat missing.log; fail "the cache folder searched is not named"; }
     ;;
   *) fail "unknown mode" ;;
 esac

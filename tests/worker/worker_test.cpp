@@ -20,6 +20,7 @@
 #include "lorahub/worker/worker.h"
 #include "lorahub/io/result_store.h"
 #include "lorahub/lora/library.h"
+#include "support/hub_cache.h"
 #include "toy_world.h"
 
 namespace fs = std::filesystem;
@@ -189,5 +190,58 @@ TEST_F(HubToy, LearnWritesCompleteRunAndExportLoads) {
   EXPECT_NEAR(fit.evaluate({r.best_weights})[0], r.best_loss, 1e-6);
 }
 
+// The same run with the model and the modules named by hub id, read from a hub cache (blobs linked from snapshots,
+// as huggingface_hub lays it out), gives the same result as with their folders.
+TEST_F(HubToy, HubIdsFromTheCacheGiveTheSameRunAsFolders) {
+  namespace ct = lorahub::core::test;
+  ct::TempDir tmp;
+  ct::ScopedEnv env;
+  ct::FakeHubCache cache(tmp.path() / "hub");
+  env.set("HF_HUB_CACHE", cache.root().string());
+  auto files_of = [](const fs::path& dir) {
+    std::map<std::string, std::string> files;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      files[e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return files;
+  };
+  cache.add_snapshot("toy/model", ct::fake_hash("model"), files_of(world_->model_dir));
+  cache.set_ref("toy/model", "main", ct::fake_hash("model"));
+  std::ofstream list(tmp.path() / "modules.txt");
+  for (const auto& name : world_->module_names) {
+    cache.add_snapshot("toy/" + name, ct::fake_hash(name), files_of(world_->library_dir / name));
+    cache.set_ref("toy/" + name, "main", ct::fake_hash(name));
+    list << "toy/" << name << "\n";
+  }
+  list.close();
+  auto learn = [&](job::JobConfig c) {
+    c.resolve_sources();
+    auto runs = job::expand_job(c, job::library_module_names(c.library.path));
+    auto engine = worker::Engine::load(c, torch::kCPU);
+    worker::Worker handler(engine, runs, c);
+    std::vector<lorahub::io::RunRecord> written;
+    lorahub::search::JobDriver driver(runs, c, [&](const lorahub::io::RunRecord& r) { written.push_back(r); });
+    lorahub::distributed::run_serial(driver, [&](const lorahub::core::WorkItem& i) { return handler.handle(i); });
+    return written.at(0);
+  };
+  auto by_path = learn(config("unused.h5"));
+  auto c = config("unused.h5");
+  c.set("model.path", "toy/model", "test");
+  c.set("library.path", (tmp.path() / "modules.txt").string(), "test");
+  EXPECT_EQ(c.model.path, "toy/model") << "an id that is no path stays an id until resolved";
+  auto by_id = learn(c);
+  ASSERT_EQ(by_id.status, "complete") << by_id.failure_reason;
+  EXPECT_EQ(by_id.module_names, by_path.module_names);
+  EXPECT_EQ(by_id.history_loss, by_path.history_loss);
+  EXPECT_EQ(by_id.predictions, by_path.predictions);
+  // A missing id says where it looked and how to get it.
+  auto missing = config("unused.h5");
+  missing.set("model.path", "toy/absent@v2", "job.toml");
+  auto e = ct::error_text([&] { missing.resolve_sources(); });
+  EXPECT_NE(e.find("toy/absent"), std::string::npos) << e;
+  EXPECT_NE(e.find(cache.root().string()), std::string::npos) << e;
+  EXPECT_NE(e.find("huggingface-cli download toy/absent --revision v2"), std::string::npos) << e;
+}
 
 }  // namespace

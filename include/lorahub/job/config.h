@@ -115,6 +115,8 @@ struct JobConfig {
   /// Where each key given explicitly came from ("lorahub.budget" -> "job.toml", "--budget", "override '...'"),
   /// so that a bad value is reported against the file or flag that set it.
   std::map<std::string, std::string> origin;
+  /// Hub ids resolve_sources() replaced: key -> "org/name@revision -> snapshot folder".
+  std::map<std::string, std::string> resolved;
 
   /// Parses a TOML job file; unknown keys, wrong types and unreadable files are errors naming file and key.
   /// Relative paths are resolved against the file's folder.
@@ -132,6 +134,11 @@ struct JobConfig {
   void set(const std::string& key, const std::string& value, const std::string& origin);
   /// The whole configuration as JSON (stored with every run and in the results file).
   nlohmann::json to_json() const;
+  /// Looks up model.path in the Hugging Face hub cache when it is a hub id (org/name[@revision]) and no existing
+  /// path, offline, and replaces it by the snapshot folder; records what it did in `resolved`. Throws one line
+  /// naming the key, the id, the cache folder and the download command when the id is not there. (library.path
+  /// and the lines of a library list file are resolved where the library is listed: job::library_modules.)
+  void resolve_sources();
   /// Checks every value and that every file exists; throws naming the key and where it was set.
   void validate() const;
   std::string tokenizer_path() const;

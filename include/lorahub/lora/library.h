@@ -34,11 +34,12 @@ struct ModuleStack {
 /// The LoRA modules of a library, loaded once per process and stacked.
 class LoraLibrary {
  public:
-  /// Loads the adapter folders in order (a job lists them with job::library_module_folders); `source` names the
-  /// library in messages. Every module must share rank, alpha, target modules and shapes; a mismatch is an Error
-  /// naming the module. When `model` is given, all are validated against it.
+  /// Loads the adapter folders in order (a job lists them with job::library_modules); `source` names the library
+  /// in messages; `names` (one per folder, or empty: the folder names) names the modules. Every module must share
+  /// rank, alpha, target modules and shapes; a mismatch is an Error naming the module. When `model` is given, all
+  /// are validated against it.
   static LoraLibrary load(const std::vector<std::string>& folders, const std::string& source,
-                          const model::T5ModelImpl* model = nullptr);
+                          const model::T5ModelImpl* model = nullptr, const std::vector<std::string>& names = {});
   /// Builds a library from adapters already in memory (same checks).
   static LoraLibrary from_adapters(std::vector<LoraAdapter> adapters, const std::string& source);
 

@@ -8,8 +8,8 @@
 namespace lorahub::core {
 namespace {
 
-constexpr std::uint32_t kItemMagic = 0x4c484931;    // "LHI1"
-constexpr std::uint32_t kResultMagic = 0x4c485232;  // "LHR2"
+constexpr std::uint32_t kItemMagic = 0x4c484932;    // "LHI2"
+constexpr std::uint32_t kResultMagic = 0x4c485233;  // "LHR3"
 
 class Writer {
  public:
@@ -76,7 +76,7 @@ class Reader {
 };
 
 WorkKind kind_from(std::int32_t k) {
-  if (k < 1 || k > 3) fail("work message: unknown work kind ", k);
+  if (k < 1 || k > 4) fail("work message: unknown work kind ", k);
   return static_cast<WorkKind>(k);
 }
 
@@ -90,6 +90,7 @@ std::string serialize(const WorkItem& item) {
   w.pod(static_cast<std::int32_t>(item.kind));
   w.pod<std::uint64_t>(item.weights.size());
   for (const auto& v : item.weights) w.vec(v);
+  w.vec(item.modules);
   w.pod(item.begin);
   w.pod(item.end);
   w.pod<std::uint8_t>(item.want_composition ? 1 : 0);
@@ -106,6 +107,7 @@ WorkItem deserialize_item(std::string_view bytes) {
   auto n = r.count(8);
   item.weights.reserve(n);
   for (std::size_t i = 0; i < n; ++i) item.weights.push_back(r.vec<double>());
+  item.modules = r.vec<std::int64_t>();
   item.begin = r.pod<std::int64_t>();
   item.end = r.pod<std::int64_t>();
   item.want_composition = r.pod<std::uint8_t>() != 0;
@@ -122,6 +124,8 @@ std::string serialize(const WorkResult& res) {
   w.pod<std::uint8_t>(res.ok ? 1 : 0);
   w.str(res.error);
   w.vec(res.losses);
+  w.pod<std::uint64_t>(res.gradients.size());
+  for (const auto& g : res.gradients) w.vec(g);
   w.pod<std::uint64_t>(res.predictions.size());
   for (const auto& p : res.predictions) w.str(p);
   w.pod<std::uint64_t>(res.arrays.size());
@@ -133,6 +137,8 @@ std::string serialize(const WorkResult& res) {
   w.vec(res.values);
   w.pod(res.seconds);
   w.pod(res.learn_seconds);
+  w.pod(res.forward_seconds);
+  w.pod(res.backward_seconds);
   return w.take();
 }
 
@@ -146,6 +152,8 @@ WorkResult deserialize_result(std::string_view bytes) {
   res.ok = r.pod<std::uint8_t>() != 0;
   res.error = r.str();
   res.losses = r.vec<double>();
+  auto ng = r.count(8);
+  for (std::size_t i = 0; i < ng; ++i) res.gradients.push_back(r.vec<double>());
   auto np = r.count(8);
   for (std::size_t i = 0; i < np; ++i) res.predictions.push_back(r.str());
   auto na = r.count(8);
@@ -159,6 +167,8 @@ WorkResult deserialize_result(std::string_view bytes) {
   res.values = r.vec<double>();
   res.seconds = r.pod<double>();
   res.learn_seconds = r.pod<double>();
+  res.forward_seconds = r.pod<double>();
+  res.backward_seconds = r.pod<double>();
   r.finish();
   return res;
 }

@@ -269,10 +269,12 @@ json JobConfig::to_json() const {
 }
 
 void JobConfig::resolve_sources() {
-  if (model.path.empty() || fs::exists(model.path) || !core::parse_hub_id(model.path)) return;
-  auto r = core::resolve_source(model.path, origin_of("model.path") + ": model.path");
+  auto it = hub_ids.find("model.path");
+  if (it == hub_ids.end()) return;
+  auto r = core::resolve_source(model.path, origin_of("model.path") + ": model.path", it->second);
   resolved["model.path"] = core::describe_source(r);
   model.path = r.path;
+  hub_ids.erase(it);
 }
 
 bool job_needs_library(const JobConfig& config) {

@@ -91,6 +91,11 @@ std::vector<RunSpec> expand_job(const JobConfig& c, const std::vector<std::strin
     fail(c.origin_of("library.modules"), ": library.modules = ", c.library.modules, " but the library '", c.library.path,
          "' has only ", library_names.size(), " modules");
   }
+  if (sampled && c.library.select == ModuleSelect::kLoss && !c.library.names.empty() &&
+      static_cast<std::size_t>(c.library.modules) > c.library.names.size()) {
+    fail(c.origin_of("library.modules"), ": library.modules = ", c.library.modules, " but library.select = \"loss\" ",
+         "chooses from the ", c.library.names.size(), " modules of library.names");
+  }
   for (const auto& name : c.library.names) {
     if (std::find(library_names.begin(), library_names.end(), name) == library_names.end()) {
       fail(c.origin.count("library.names") ? c.origin_of("library.names") : src, ": library.names lists '", name,
@@ -127,7 +132,10 @@ std::vector<RunSpec> expand_job(const JobConfig& c, const std::vector<std::strin
         }
         r.train = data::make_prompts(mode, task.description, {}, pick(task, c.run.shots, shots_seed, c.library.sampler));
         r.test = test_prompts(m, c, task, mode, shots_seed);
-        if (m.modules == ModuleUse::kSampled) {
+        if (m.modules == ModuleUse::kSampled && c.library.select == ModuleSelect::kLoss) {
+          // The run scores this pool and keeps the best library.modules of it (search::RunDriver).
+          r.modules = c.library.names.empty() ? library_names : c.library.names;
+        } else if (m.modules == ModuleUse::kSampled) {
           if (!c.library.names.empty()) {
             r.modules = c.library.names;
           } else {

@@ -146,6 +146,11 @@ struct EnumNames<PromptFormat> {
       {PromptFormat::kAuto, {"auto"}}, {PromptFormat::kZeroShot, {"zero-shot"}}, {PromptFormat::kInput, {"input"}}};
 };
 template <>
+struct EnumNames<ModuleSelect> {
+  static inline const std::vector<std::pair<ModuleSelect, std::vector<std::string>>> kNames = {
+      {ModuleSelect::kRandom, {"random"}}, {ModuleSelect::kLoss, {"loss"}}};
+};
+template <>
 struct EnumNames<data::Sampler> {
   static inline const std::vector<std::pair<data::Sampler, std::vector<std::string>>> kNames = {
       {data::Sampler::kCpython, {"cpython"}}, {data::Sampler::kNative, {"native"}}};
@@ -189,6 +194,8 @@ template <>
 struct Codec<PromptFormat> : EnumCodec<PromptFormat> {};
 template <>
 struct Codec<data::Sampler> : EnumCodec<data::Sampler> {};
+template <>
+struct Codec<ModuleSelect> : EnumCodec<ModuleSelect> {};
 
 template <>
 struct Codec<std::vector<Method>> {
@@ -212,7 +219,8 @@ struct Codec<std::vector<Method>> {
 template <class C>
 std::string type_of() {
   if constexpr (std::is_base_of_v<EnumCodec<DType>, C> || std::is_base_of_v<EnumCodec<Device>, C> ||
-                std::is_base_of_v<EnumCodec<PromptFormat>, C> || std::is_base_of_v<EnumCodec<data::Sampler>, C>) {
+                std::is_base_of_v<EnumCodec<PromptFormat>, C> || std::is_base_of_v<EnumCodec<data::Sampler>, C> ||
+                std::is_base_of_v<EnumCodec<ModuleSelect>, C>) {
     return C::type();
   } else {
     return C::kType;
@@ -312,7 +320,13 @@ Setting path(const char* section, const char* key, Get get, const char* help, co
   s.read = [get, full, hub_ids](JobConfig& c, const json& v, const Where& w) {
     const std::string text = Codec<std::string>::read(v, w, full);
     const std::string resolved = resolve_path(text, w);
-    get(c) = hub_ids && !fs::exists(resolved) && core::parse_hub_id(text) ? text : resolved;
+    c.hub_ids.erase(full);
+    if (hub_ids && !fs::exists(resolved) && core::parse_hub_id(text)) {
+      get(c) = text;
+      c.hub_ids[full] = w.base_dir;  // looked up in the hub cache by resolve_sources (never as a path of the cwd)
+    } else {
+      get(c) = resolved;
+    }
   };
   return s;
 }
@@ -349,8 +363,12 @@ std::vector<Setting> build_table() {
                                  "N modules per run", at_least(1)));
   t.push_back(make<data::Sampler>("library", "sampler", [](auto& c) -> auto& { return c.library.sampler; },
                                   "cpython: replay the reference's random.sample; native", {}, "--sampler"));
+  t.push_back(make<ModuleSelect>("library", "select", [](auto& c) -> auto& { return c.library.select; },
+                                 "random (the reference: sampled with the run's seed) or loss (every module scored "
+                                 "alone on the few-shot examples, the N best kept)",
+                                 {}, "--select"));
   t.push_back(make<L>("library", "names", [](auto& c) -> auto& { return c.library.names; },
-                      "explicit modules (instead of sampling N)"));
+                      "explicit modules (instead of sampling N; with select = loss, the pool to choose from)"));
   // [data]
   t.push_back(task_selection("bbh_dir", "path", "BBH folder where data.tasks / data.task_list are found"));
   t.push_back(task_selection("tasks", "list of strings", "BBH task names (default: every task in data.bbh_dir)"));
@@ -391,9 +409,12 @@ std::vector<Setting> build_table() {
                                  "guard against an accidental huge seed list", at_least(1)));
   // [lorahub]
   t.push_back(make<std::string>("lorahub", "optimizer", [](auto& c) -> auto& { return c.lorahub.optimizer.name; },
-                                "cobyla (the reference), cmaes, bobyqa, neldermead", optimizer_name(), "--optimizer"));
+                                "cobyla (the reference), cmaes, bobyqa, neldermead; with gradients: adam, lbfgsb",
+                                optimizer_name(), "--optimizer"));
   t.push_back(make<int>("lorahub", "budget", [](auto& c) -> auto& { return c.lorahub.optimizer.budget; },
-                        "objective evaluations per run", at_least_int(1), "--budget"));
+                        "objective evaluations per run (adam, lbfgsb: evaluations with a gradient, each one forward "
+                        "and one backward)",
+                        at_least_int(1), "--budget"));
   t.push_back(make<double>("lorahub", "lower", [](auto& c) -> auto& { return c.lorahub.optimizer.lower; },
                            "lower bound of every weight", finite()));
   t.push_back(make<double>("lorahub", "upper", [](auto& c) -> auto& { return c.lorahub.optimizer.upper; },
@@ -404,6 +425,18 @@ std::vector<Setting> build_table() {
                         "CMA-ES population (0: 4 + 3 ln N)", at_least_int(0), "--population"));
   t.push_back(make<double>("lorahub", "sigma", [](auto& c) -> auto& { return c.lorahub.optimizer.sigma; },
                            "initial step in weight units (CMA-ES; COBYLA's x scale)", finite_from(0, true)));
+  t.push_back(make<double>("lorahub", "rho_begin", [](auto& c) -> auto& { return c.lorahub.optimizer.rho_begin; },
+                           "COBYLA's initial trust radius in weight units (0: sigma, the reference's 0.5)",
+                           finite_from(0, false), "--rho-begin"));
+  t.push_back(make<double>("lorahub", "rho_end", [](auto& c) -> auto& { return c.lorahub.optimizer.rho_end; },
+                           "COBYLA stops once its trust radius is below this (0: only the budget stops it)",
+                           finite_from(0, false)));
+  t.push_back(make<int>("lorahub", "restarts", [](auto& c) -> auto& { return c.lorahub.optimizer.restarts; },
+                        "CMA-ES: IPOP restarts with a doubled population when a run stagnates", at_least_int(0)));
+  t.push_back(make<double>("lorahub", "lr", [](auto& c) -> auto& { return c.lorahub.optimizer.lr; },
+                           "adam: step size in weight units", finite_from(0, true), "--lr"));
+  t.push_back(make<int>("lorahub", "memory", [](auto& c) -> auto& { return c.lorahub.optimizer.memory; },
+                        "lbfgsb: correction pairs of the Hessian approximation", at_least_int(1)));
   t.push_back(make<double>("lorahub", "l1", [](auto& c) -> auto& { return c.lorahub.l1; },
                            "L1 weight of the objective: loss = CE + l1 * mean|w|", finite_from(0, false), "--l1"));
   t.push_back(make<std::int64_t>("lorahub", "batch_size", [](auto& c) -> auto& { return c.lorahub.batch_size; },
@@ -502,6 +535,7 @@ std::string to_string(DType v) { return detail::enum_name(v); }
 std::string to_string(Device v) { return detail::enum_name(v); }
 std::string to_string(PromptFormat v) { return detail::enum_name(v); }
 std::string to_string(data::Sampler v) { return detail::enum_name(v); }
+std::string to_string(ModuleSelect v) { return detail::enum_name(v); }
 
 std::vector<SettingInfo> settings() {
   std::vector<SettingInfo> out;
@@ -511,7 +545,7 @@ std::vector<SettingInfo> settings() {
 
 std::string flag_to_toml(const SettingInfo& setting, const std::string& text) {
   auto quote_if_word = [&](const std::string& item) {
-    const bool text_type = setting.type == "string" || setting.type == "path" || setting.type == "list of strings" ||
+    const bool text_type = setting.type == "string" || setting.type.rfind("path", 0) == 0 || setting.type == "list of strings" ||
                            setting.type == "list of methods" || setting.type.find('|') != std::string::npos;
     return text_type ? nlohmann::json(item).dump() : item;
   };

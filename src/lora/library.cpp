@@ -191,6 +191,27 @@ void apply_unmerged(model::T5ModelImpl& model, const ModuleStack& stack,
   }
 }
 
+void apply_unmerged_differentiable(model::T5ModelImpl& model, const ModuleStack& stack, const torch::Tensor& weights,
+                                   const std::vector<std::size_t>& modules) {
+  const auto n = static_cast<std::size_t>(weights.numel());
+  if (weights.dim() != 1 || n == 0) fail("apply_unmerged_differentiable: weights must be [N], got ", weights.sizes());
+  auto idx = module_index(stack, n, modules);
+  const auto dtype = model.weight_dtype();
+  // compose()'s order: acc = w0·X0, then acc = acc + wi·Xi, in float32.
+  auto accumulate = [&](const torch::Tensor& stacked) {
+    auto acc = stacked[idx[0]] * weights[0];
+    for (std::size_t i = 1; i < n; ++i) acc = acc + stacked[idx[i]] * weights[static_cast<std::int64_t>(i)];
+    return acc;
+  };
+  for (std::size_t t = 0; t < stack.targets.size(); ++t) {
+    model::LowRankAddition add;
+    add.a = accumulate(stack.a[t]).unsqueeze(0).to(dtype);
+    add.b = accumulate(stack.b[t]).unsqueeze(0).to(dtype);
+    add.scale = stack.scaling;
+    model.projection(stack.targets[t])->set_low_rank(std::move(add));
+  }
+}
+
 void merge(model::T5ModelImpl& model, const Composition& composition) {
   torch::NoGradGuard no_grad;
   for (std::size_t t = 0; t < composition.targets.size(); ++t) {

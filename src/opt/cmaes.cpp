@@ -21,7 +21,12 @@ constexpr double kMaxCondition = 1e14;
 CmaEs::CmaEs(const OptimizerOptions& options, int dim)
     : Optimizer(options, dim), rng_(core::Rng::derive(options.seed, kCmaStream)) {
   const double n = dim;
-  lambda_ = options.population > 0 ? options.population : 4 + static_cast<int>(std::floor(3.0 * std::log(n)));
+  restart(options.population > 0 ? options.population : 4 + static_cast<int>(std::floor(3.0 * std::log(n))));
+}
+
+void CmaEs::restart(int lambda) {
+  const double n = dim_;
+  lambda_ = lambda;
   if (lambda_ < 2) core::fail("optimizer 'cmaes': population must be >= 2, got ", lambda_);
   mu_ = lambda_ / 2;
   weights_.resize(mu_);
@@ -36,13 +41,17 @@ CmaEs::CmaEs(const OptimizerOptions& options, int dim)
   damps_ = 1.0 + 2.0 * std::max(0.0, std::sqrt((mueff_ - 1.0) / (n + 1.0)) - 1.0) + cs_;
   chi_n_ = std::sqrt(n) * (1.0 - 1.0 / (4.0 * n) + 1.0 / (21.0 * n * n));
 
-  mean_ = Eigen::VectorXd::Zero(dim);
-  c_ = Eigen::MatrixXd::Identity(dim, dim);
-  b_ = Eigen::MatrixXd::Identity(dim, dim);
-  d_ = Eigen::VectorXd::Ones(dim);
-  inv_sqrt_c_ = Eigen::MatrixXd::Identity(dim, dim);
-  pc_ = Eigen::VectorXd::Zero(dim);
-  ps_ = Eigen::VectorXd::Zero(dim);
+  mean_ = Eigen::VectorXd::Zero(dim_);
+  sigma_ = 1.0;
+  c_ = Eigen::MatrixXd::Identity(dim_, dim_);
+  b_ = Eigen::MatrixXd::Identity(dim_, dim_);
+  d_ = Eigen::VectorXd::Ones(dim_);
+  inv_sqrt_c_ = Eigen::MatrixXd::Identity(dim_, dim_);
+  pc_ = Eigen::VectorXd::Zero(dim_);
+  ps_ = Eigen::VectorXd::Zero(dim_);
+  generations_ = 0;
+  evaluations_at_eigen_ = evaluations_used_;
+  generation_best_.clear();
 }
 
 std::vector<std::vector<double>> CmaEs::propose(int max_count) {
@@ -61,7 +70,8 @@ std::vector<std::vector<double>> CmaEs::propose(int max_count) {
   return xs;
 }
 
-void CmaEs::absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses) {
+void CmaEs::absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses,
+                       const std::vector<std::vector<double>>& /*gradients*/) {
   evaluations_used_ += static_cast<long long>(xs.size());
   // A partial generation only happens when the budget runs out; there is nothing left to adapt for.
   if (static_cast<int>(xs.size()) < lambda_) return;
@@ -102,11 +112,27 @@ void CmaEs::absorb(const std::vector<std::vector<double>>& xs, const std::vector
   }
   pending_y_.clear();
 
+  // Stagnation (Hansen's TolHistFun / NoEffect family): the generation's best has not improved over the last
+  // 10 + 30 n / lambda generations.
+  generation_best_.push_back(key(order.front()));
+  const auto window = static_cast<std::size_t>(10 + std::ceil(30.0 * dim_ / lambda_));
+  bool stagnant = false;
+  if (generation_best_.size() > window) {
+    const double recent = *std::min_element(generation_best_.end() - static_cast<std::ptrdiff_t>(window), generation_best_.end());
+    const double before = *std::min_element(generation_best_.begin(), generation_best_.end() - static_cast<std::ptrdiff_t>(window));
+    stagnant = !(recent < before);
+  }
   const double max_d = d_.maxCoeff();
   const double min_d = d_.minCoeff();
-  if (!std::isfinite(sigma_) || !mean_.allFinite() || !c_.allFinite() || sigma_ * max_d < kMinStep ||
-      max_d * max_d > kMaxCondition * min_d * min_d) {
-    mark_finished();
+  const bool collapsed = !std::isfinite(sigma_) || !mean_.allFinite() || !c_.allFinite() || sigma_ * max_d < kMinStep ||
+                         max_d * max_d > kMaxCondition * min_d * min_d;
+  if (collapsed || stagnant) {
+    if (restarts_done_ < options_.restarts) {
+      ++restarts_done_;
+      restart(2 * lambda_);  // IPOP: the same start, twice the population
+    } else if (collapsed) {
+      mark_finished();
+    }
   }
 }
 

@@ -18,7 +18,9 @@ namespace lorahub::opt {
 /// reproducible. A generation asks lambda candidates at once (fewer when the budget runs out, in which
 /// case that last partial generation is recorded but not used for an update).
 /// It finishes early when the step size collapses (sigma * max sqrt(eig C) < 1e-12), C becomes
-/// ill-conditioned (condition > 1e14) or the state stops being finite.
+/// ill-conditioned (condition > 1e14) or the state stops being finite. With options.restarts > 0 it restarts
+/// instead (IPOP, Auger & Hansen 2005: from the same start x = 0 with twice the population), also when the best
+/// loss of a generation has not improved over the last 10 + 30 dim / lambda generations.
 class CmaEs : public Optimizer {
  public:
   CmaEs(const OptimizerOptions& options, int dim);
@@ -26,10 +28,12 @@ class CmaEs : public Optimizer {
 
  protected:
   std::vector<std::vector<double>> propose(int max_count) override;
-  void absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses) override;
+  void absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses,
+              const std::vector<std::vector<double>>& gradients) override;
 
  private:
   void update_eigensystem();
+  void restart(int lambda);
 
   core::Rng rng_;
   int lambda_;
@@ -48,6 +52,8 @@ class CmaEs : public Optimizer {
   long long evaluations_at_eigen_ = 0;
   long long evaluations_used_ = 0;
   std::vector<Eigen::VectorXd> pending_y_;
+  std::vector<double> generation_best_;
+  int restarts_done_ = 0;
 };
 
 }  // namespace lorahub::opt

@@ -95,7 +95,9 @@ NloptOptimizer::NloptOptimizer(const OptimizerOptions& options, int dim, NloptMe
 
   std::vector<double> lower(n, -HUGE_VAL);
   std::vector<double> upper(n, HUGE_VAL);
-  std::vector<double> step(n, 1.0);
+  // The initial trust radius (step) and the stopping radius, in x units: rho / sigma.
+  const double step0 = options_.rho_begin > 0 ? options_.rho_begin / options_.sigma : 1.0;
+  std::vector<double> step(n, step0);
   if (method == NloptMethod::kBobyqa) {
     double min_width = HUGE_VAL;
     for (unsigned i = 0; i < n; ++i) {
@@ -104,14 +106,14 @@ NloptOptimizer::NloptOptimizer(const OptimizerOptions& options, int dim, NloptMe
       min_width = std::min(min_width, upper[i] - lower[i]);
     }
     // BOBYQA refuses an initial radius above half of any box width.
-    std::fill(step.begin(), step.end(), std::min(1.0, 0.25 * min_width));
+    std::fill(step.begin(), step.end(), std::min(step0, 0.25 * min_width));
   }
   check(nlopt_set_lower_bounds(opt_.get(), lower.data()), "set_lower_bounds", method);
   check(nlopt_set_upper_bounds(opt_.get(), upper.data()), "set_upper_bounds", method);
   check(nlopt_set_initial_step(opt_.get(), step.data()), "set_initial_step", method);
   check(nlopt_set_maxeval(opt_.get(), options_.budget), "set_maxeval", method);
   check(nlopt_set_xtol_rel(opt_.get(), 0.0), "set_xtol_rel", method);
-  check(nlopt_set_xtol_abs1(opt_.get(), 0.0), "set_xtol_abs1", method);
+  check(nlopt_set_xtol_abs1(opt_.get(), options_.rho_end / options_.sigma), "set_xtol_abs1", method);
   check(nlopt_set_ftol_rel(opt_.get(), 0.0), "set_ftol_rel", method);
   check(nlopt_set_ftol_abs(opt_.get(), 0.0), "set_ftol_abs", method);
   check(nlopt_set_stopval(opt_.get(), -HUGE_VAL), "set_stopval", method);
@@ -153,7 +155,8 @@ double NloptOptimizer::nlopt_value(double loss) {
   return max_finite_ + std::max(1.0, max_finite_ - min_finite_);
 }
 
-void NloptOptimizer::absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses) {
+void NloptOptimizer::absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses,
+                       const std::vector<std::vector<double>>& /*gradients*/) {
   for (std::size_t k = 0; k < xs.size(); ++k) {
     told_x_.push_back(xs[k]);
     told_values_.push_back(nlopt_value(losses[k]));

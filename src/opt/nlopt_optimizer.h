@@ -17,7 +17,8 @@ enum class NloptMethod { kCobyla, kBobyqa, kNelderMead };
 ///
 /// - kCobyla: LN_COBYLA on unbounded x, initial step 1, all tolerances 0, maxeval = budget,
 ///   w = bounce(init + sigma * x): the LoraHub reference's NGOpt setting (COBYLA on nevergrad's
-///   standardized, bouncing Array).
+///   standardized, bouncing Array). rho_begin > 0 sets the initial step to rho_begin / sigma (w units:
+///   rho_begin); rho_end > 0 stops COBYLA once its trust radius is below rho_end (NLopt's xtol_abs).
 /// - kNelderMead: LN_NELDERMEAD with the same unbounded x and bounce.
 /// - kBobyqa: LN_BOBYQA on the box x in [(lower - init) / sigma, (upper - init) / sigma], so
 ///   w = init + sigma * x directly (no bounce); initial step min(1, width_x / 4).
@@ -29,7 +30,8 @@ class NloptOptimizer : public Optimizer {
 
  protected:
   std::vector<std::vector<double>> propose(int max_count) override;
-  void absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses) override;
+  void absorb(const std::vector<std::vector<double>>& xs, const std::vector<double>& losses,
+              const std::vector<std::vector<double>>& gradients) override;
 
  private:
   /// Reruns NLopt over the told history; sets next_x_ or marks the optimizer finished.

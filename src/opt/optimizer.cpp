@@ -4,9 +4,12 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "lorahub/core/error.h"
+#include "opt/adam.h"
 #include "opt/cmaes.h"
+#include "opt/lbfgsb.h"
 #include "opt/nlopt_optimizer.h"
 
 namespace lorahub::opt {
@@ -30,6 +33,12 @@ Optimizer::Optimizer(const OptimizerOptions& options, int dim) : options_(option
     fail(where, "sigma must be finite and > 0, got ", options.sigma);
   }
   if (options.population < 0) fail(where, "population must be >= 0 (0 = default), got ", options.population);
+  if (!std::isfinite(options.rho_begin) || options.rho_begin < 0) fail(where, "rho_begin must be >= 0, got ", options.rho_begin);
+  if (!std::isfinite(options.rho_end) || options.rho_end < 0) fail(where, "rho_end must be >= 0, got ", options.rho_end);
+  if (options.restarts < 0) fail(where, "restarts must be >= 0, got ", options.restarts);
+  if (!std::isfinite(options.l1) || options.l1 < 0) fail(where, "l1 must be finite and >= 0, got ", options.l1);
+  if (!std::isfinite(options.lr) || !(options.lr > 0)) fail(where, "lr must be finite and > 0, got ", options.lr);
+  if (options.memory < 1) fail(where, "memory must be >= 1, got ", options.memory);
   if (options_.init.empty()) options_.init.assign(static_cast<std::size_t>(dim), 0.0);
   if (options_.init.size() != static_cast<std::size_t>(dim)) {
     fail(where, "init has ", options_.init.size(), " values, expected dim = ", dim);
@@ -93,16 +102,32 @@ std::vector<std::vector<double>> Optimizer::ask() {
 }
 
 void Optimizer::tell(const std::vector<double>& losses) {
+  if (uses_gradient()) fail("optimizer '", options_.name, "': tell() needs the gradients of the asked points");
+  tell(losses, {});
+}
+
+void Optimizer::tell(const std::vector<double>& losses, const std::vector<std::vector<double>>& gradients) {
   if (!pending_) fail("optimizer '", options_.name, "': tell() without a preceding ask()");
   if (losses.size() != pending_w_.size()) {
     fail("optimizer '", options_.name, "': tell() got ", losses.size(), " losses for ", pending_w_.size(),
          " asked candidate(s)");
+  }
+  if (uses_gradient()) {
+    if (gradients.size() != losses.size()) {
+      fail("optimizer '", options_.name, "': tell() got ", gradients.size(), " gradients for ", losses.size(), " losses");
+    }
+    for (const auto& g : gradients) {
+      if (g.size() != static_cast<std::size_t>(dim_)) {
+        fail("optimizer '", options_.name, "': a gradient has ", g.size(), " values, expected ", dim_);
+      }
+    }
   }
   for (std::size_t k = 0; k < losses.size(); ++k) {
     const double loss = losses[k];
     history_x_.push_back(pending_x_[k]);
     history_w_.push_back(pending_w_[k]);
     history_loss_.push_back(loss);
+    if (uses_gradient()) history_gradient_.push_back(gradients[k]);
     if (std::isfinite(loss) && (best_index_ < 0 || loss <= history_loss_[static_cast<std::size_t>(best_index_)])) {
       best_index_ = static_cast<int>(history_loss_.size()) - 1;
     }
@@ -111,14 +136,18 @@ void Optimizer::tell(const std::vector<double>& losses) {
   std::vector<std::vector<double>> xs = std::move(pending_x_);
   pending_x_.clear();
   pending_w_.clear();
-  absorb(xs, losses);
+  absorb(xs, losses, uses_gradient() ? gradients : std::vector<std::vector<double>>{});
 }
 
-void Optimizer::replay(const std::vector<std::vector<double>>& history_w, const std::vector<double>& history_loss) {
+void Optimizer::replay(const std::vector<std::vector<double>>& history_w, const std::vector<double>& history_loss,
+                       const std::vector<std::vector<double>>& history_gradient) {
   const std::string where = "optimizer '" + options_.name + "' replay: ";
   if (evaluations() != 0 || pending_) fail(where, "the optimizer is not fresh (", evaluations(), " evaluations)");
   if (history_w.size() != history_loss.size()) {
     fail(where, history_w.size(), " points but ", history_loss.size(), " losses");
+  }
+  if (uses_gradient() && history_gradient.size() != history_loss.size()) {
+    fail(where, history_loss.size(), " losses but ", history_gradient.size(), " gradients (a gradient method needs both)");
   }
   if (history_w.size() > static_cast<std::size_t>(options_.budget)) {
     fail(where, "history has ", history_w.size(), " evaluations, more than the budget ", options_.budget);
@@ -142,8 +171,11 @@ void Optimizer::replay(const std::vector<std::vector<double>>& history_w, const 
         }
       }
     }
-    tell(std::vector<double>(history_loss.begin() + static_cast<std::ptrdiff_t>(i),
-                             history_loss.begin() + static_cast<std::ptrdiff_t>(i + ws.size())));
+    auto slice = [&](const auto& v) {
+      using V = std::decay_t<decltype(v)>;
+      return V(v.begin() + static_cast<std::ptrdiff_t>(i), v.begin() + static_cast<std::ptrdiff_t>(i + ws.size()));
+    };
+    tell(slice(history_loss), uses_gradient() ? slice(history_gradient) : std::vector<std::vector<double>>{});
     i += ws.size();
   }
 }
@@ -158,7 +190,7 @@ double Optimizer::best_loss() const {
   return history_loss_[static_cast<std::size_t>(best_index_)];
 }
 
-std::vector<std::string> optimizer_names() { return {"cobyla", "bobyqa", "neldermead", "cmaes"}; }
+std::vector<std::string> optimizer_names() { return {"cobyla", "bobyqa", "neldermead", "cmaes", "adam", "lbfgsb"}; }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options, int dim) {
   if (options.name == "cobyla") return std::make_unique<NloptOptimizer>(options, dim, NloptMethod::kCobyla);
@@ -167,6 +199,8 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options, int d
     return std::make_unique<NloptOptimizer>(options, dim, NloptMethod::kNelderMead);
   }
   if (options.name == "cmaes") return std::make_unique<CmaEs>(options, dim);
+  if (options.name == "adam") return std::make_unique<Adam>(options, dim);
+  if (options.name == "lbfgsb") return std::make_unique<Lbfgsb>(options, dim);
   std::ostringstream valid;
   for (const auto& n : optimizer_names()) valid << (valid.tellp() > 0 ? ", " : "") << n;
   fail("unknown optimizer '", options.name, "' (valid: ", valid.str(), ")");
@@ -174,9 +208,10 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& options, int d
 
 std::unique_ptr<Optimizer> restore_optimizer(const OptimizerOptions& options, int dim,
                                              const std::vector<std::vector<double>>& history_w,
-                                             const std::vector<double>& history_loss) {
+                                             const std::vector<double>& history_loss,
+                                             const std::vector<std::vector<double>>& history_gradient) {
   auto optimizer = make_optimizer(options, dim);
-  optimizer->replay(history_w, history_loss);
+  optimizer->replay(history_w, history_loss, history_gradient);
   return optimizer;
 }
 

@@ -37,6 +37,12 @@ WorkItem RunDriver::make_item(WorkKind kind) {
   return item;
 }
 
+bool RunDriver::selects_modules() const {
+  return spec_.info().modules == job::ModuleUse::kSampled && config_.library.select == job::ModuleSelect::kLoss;
+}
+
+std::size_t RunDriver::modules_used() const { return chosen_.empty() ? spec_.modules.size() : chosen_.size(); }
+
 std::vector<WorkItem> RunDriver::start() {
   started_ = now_s();
   start_time_ = core::utc_timestamp();
@@ -45,29 +51,71 @@ std::vector<WorkItem> RunDriver::start() {
     return {};
   }
   try {
-    switch (spec_.info().learning) {
-      case Learning::kSearch: {
-        auto options = config_.lorahub.optimizer;
-        options.seed = static_cast<std::uint64_t>(spec_.seed);
-        optimizer_ = opt::make_optimizer(options, static_cast<int>(spec_.modules.size()));
-        phase_ = Phase::kSearch;
-        return ask_next();
-      }
-      case Learning::kFineTune: {
-        phase_ = Phase::kFineTune;
-        auto item = make_item(WorkKind::kFineTune);
-        item.begin = 0;
-        item.end = static_cast<std::int64_t>(spec_.test.size());
-        slots_[item.seq] = Slot{};
-        ++pending_;
-        return {item};
-      }
-      case Learning::kNone:
-        search_done_ = now_s();
-        return start_evaluation();
-    }
+    if (selects_modules()) return start_selection();
+    return start_learning();
   } catch (const std::exception& e) {
     fail_run(e.what());
+  }
+  return {};
+}
+
+std::vector<WorkItem> RunDriver::start_selection() {
+  phase_ = Phase::kSelect;
+  const std::size_t pool = spec_.modules.size();
+  selection_losses_.assign(pool, 0.0);
+  selection_filled_.assign(pool, false);
+  // Each module alone at weight 1, in fixed chunks (results never depend on the number of ranks).
+  std::vector<WorkItem> items;
+  const auto chunk = static_cast<std::size_t>(config_.schedule.candidates_per_request);
+  for (std::size_t begin = 0; begin < pool; begin += chunk) {
+    auto item = make_item(WorkKind::kFitness);
+    for (std::size_t i = begin; i < std::min(pool, begin + chunk); ++i) {
+      item.weights.emplace_back(pool, 0.0);
+      item.weights.back()[i] = 1.0;
+    }
+    item.begin = static_cast<std::int64_t>(begin);
+    item.end = static_cast<std::int64_t>(begin + item.weights.size());
+    slots_[item.seq] = Slot{0, begin};
+    items.push_back(std::move(item));
+  }
+  pending_ = static_cast<std::int64_t>(items.size());
+  return items;
+}
+
+void RunDriver::take_selection(const WorkResult& result, std::size_t offset) {
+  if (offset + result.losses.size() > selection_losses_.size()) core::fail("selection result ", result.seq, " has too many losses");
+  for (std::size_t i = 0; i < result.losses.size(); ++i) {
+    if (!std::isfinite(result.losses[i])) {
+      core::fail("non-finite loss ", result.losses[i], " scoring module '", spec_.modules[offset + i], "' (task '",
+                 spec_.task, "', seed ", spec_.seed, ")");
+    }
+    selection_losses_[offset + i] = result.losses[i];
+    selection_filled_[offset + i] = true;
+  }
+}
+
+std::vector<WorkItem> RunDriver::start_learning() {
+  switch (spec_.info().learning) {
+    case Learning::kSearch: {
+      auto options = config_.lorahub.optimizer;
+      options.seed = static_cast<std::uint64_t>(spec_.seed);
+      options.l1 = config_.lorahub.l1;
+      optimizer_ = opt::make_optimizer(options, static_cast<int>(modules_used()));
+      phase_ = Phase::kSearch;
+      return ask_next();
+    }
+    case Learning::kFineTune: {
+      phase_ = Phase::kFineTune;
+      auto item = make_item(WorkKind::kFineTune);
+      item.begin = 0;
+      item.end = static_cast<std::int64_t>(spec_.test.size());
+      slots_[item.seq] = Slot{};
+      ++pending_;
+      return {item};
+    }
+    case Learning::kNone:
+      search_done_ = now_s();
+      return start_evaluation();
   }
   return {};
 }
@@ -81,13 +129,17 @@ std::vector<WorkItem> RunDriver::ask_next() {
     ask_ = optimizer_->ask();
     if (ask_.empty()) continue;  // done() now true
     ask_losses_.assign(ask_.size(), 0.0);
+    ask_gradients_.assign(ask_.size(), {});
     ask_filled_.assign(ask_.size(), false);
     std::vector<WorkItem> items;
-    // Fixed chunks: which candidates share a forward never depends on the number of ranks.
-    const auto chunk = static_cast<std::size_t>(config_.schedule.candidates_per_request);
+    // Fixed chunks: which candidates share a forward never depends on the number of ranks. A gradient is one
+    // forward and one backward per candidate.
+    const bool gradient = optimizer_->uses_gradient();
+    const auto chunk = gradient ? std::size_t{1} : static_cast<std::size_t>(config_.schedule.candidates_per_request);
     for (std::size_t begin = 0; begin < ask_.size(); begin += chunk) {
       auto end = std::min(ask_.size(), begin + chunk);
-      auto item = make_item(WorkKind::kFitness);
+      auto item = make_item(gradient ? WorkKind::kGradient : WorkKind::kFitness);
+      item.modules = chosen_;
       item.weights.assign(ask_.begin() + static_cast<std::ptrdiff_t>(begin), ask_.begin() + static_cast<std::ptrdiff_t>(end));
       item.begin = static_cast<std::int64_t>(begin);
       item.end = static_cast<std::int64_t>(end);
@@ -108,7 +160,10 @@ std::vector<WorkItem> RunDriver::evaluation_items(const std::vector<double>* wei
   const auto total = static_cast<std::int64_t>(spec_.test.size());
   for (std::int64_t begin = 0; begin < total; begin += shard) {
     auto item = make_item(WorkKind::kEvaluate);
-    if (weights) item.weights = {*weights};
+    if (weights) {
+      item.weights = {*weights};
+      item.modules = chosen_;
+    }
     item.begin = begin;
     item.end = std::min(total, begin + shard);
     item.want_composition = want_composition && begin == 0;
@@ -128,7 +183,7 @@ std::vector<WorkItem> RunDriver::start_evaluation() {
   }
   if (!m.compositions) return evaluation_items(nullptr, false);  // the base model
   // Fixed compositions: one is stored with the run; of several (an oracle), only the best one's answers.
-  const auto compositions = m.compositions(spec_.modules.size());
+  const auto compositions = m.compositions(modules_used());
   std::vector<WorkItem> items;
   for (const auto& w : compositions) {
     auto more = evaluation_items(&w, compositions.size() == 1);
@@ -140,6 +195,16 @@ std::vector<WorkItem> RunDriver::start_evaluation() {
 void RunDriver::take_fitness(const WorkResult& result, std::size_t offset) {
   if (phase_ != Phase::kSearch) core::fail("unexpected fitness result");
   if (offset + result.losses.size() > ask_.size()) core::fail("fitness result ", result.seq, " has too many losses");
+  if (result.kind == WorkKind::kGradient) {
+    if (result.gradients.size() != result.losses.size()) {
+      core::fail("gradient result ", result.seq, " has ", result.gradients.size(), " gradients for ", result.losses.size(),
+                 " losses");
+    }
+    if (result.forward_seconds > 0) {
+      forward_equivalents_ += static_cast<double>(result.losses.size()) *
+                              (1.0 + result.backward_seconds / result.forward_seconds);
+    }
+  }
   for (std::size_t i = 0; i < result.losses.size(); ++i) {
     double loss = result.losses[i];
     if (!std::isfinite(loss)) {
@@ -147,6 +212,7 @@ void RunDriver::take_fitness(const WorkResult& result, std::size_t offset) {
                  " (task '", spec_.task, "', seed ", spec_.seed, ")");
     }
     ask_losses_[offset + i] = loss;
+    if (result.kind == WorkKind::kGradient) ask_gradients_[offset + i] = result.gradients[i];
     ask_filled_[offset + i] = true;
   }
 }
@@ -165,13 +231,34 @@ std::vector<WorkItem> RunDriver::on_result(const WorkResult& result) {
     const Slot slot = slot_it->second;
     slots_.erase(slot_it);
     switch (result.kind) {
-      case WorkKind::kFitness: {
+      case WorkKind::kFitness:
+      case WorkKind::kGradient: {
+        if (phase_ == Phase::kSelect) {
+          take_selection(result, slot.begin);
+          if (pending_ > 0) return {};
+          if (!std::all_of(selection_filled_.begin(), selection_filled_.end(), [](bool b) { return b; })) {
+            core::fail("module selection finished with missing losses");
+          }
+          // The lowest losses, ties to the earlier module; kept in that order.
+          std::vector<std::int64_t> order(selection_losses_.size());
+          for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+          std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+            return selection_losses_[static_cast<std::size_t>(a)] < selection_losses_[static_cast<std::size_t>(b)];
+          });
+          order.resize(std::min(order.size(), static_cast<std::size_t>(config_.library.modules)));
+          chosen_ = order;
+          return start_learning();
+        }
         take_fitness(result, slot.begin);
         if (pending_ > 0) return {};
         if (!std::all_of(ask_filled_.begin(), ask_filled_.end(), [](bool b) { return b; })) {
           core::fail("a fitness step finished with missing losses");
         }
-        optimizer_->tell(ask_losses_);
+        if (optimizer_->uses_gradient()) {
+          optimizer_->tell(ask_losses_, ask_gradients_);
+        } else {
+          optimizer_->tell(ask_losses_);
+        }
         evaluations_ += static_cast<std::int64_t>(ask_losses_.size());
         return ask_next();
       }
@@ -256,6 +343,16 @@ void RunDriver::finish_record() {
   r.method = job::to_string(spec_.method);
   r.seed = spec_.seed;
   r.module_names = spec_.modules;
+  if (!chosen_.empty()) {
+    r.module_names.clear();
+    for (auto p : chosen_) r.module_names.push_back(spec_.modules[static_cast<std::size_t>(p)]);
+  }
+  if (selects_modules() && !selection_losses_.empty()) {
+    r.selection_modules = spec_.modules;
+    r.selection_losses = selection_losses_;
+    r.number_attrs["selection_evaluations"] = static_cast<double>(selection_losses_.size());
+    r.text_attrs["select"] = job::to_string(config_.library.select);
+  }
   for (const auto& ex : spec_.train) {
     r.train_inputs.push_back(ex.input);
     r.train_targets.push_back(ex.target);
@@ -267,6 +364,11 @@ void RunDriver::finish_record() {
   if (optimizer_) {
     r.history_weights = optimizer_->history_w();
     r.history_loss = optimizer_->history_loss();
+    r.history_gradient = optimizer_->history_gradient();
+    if (optimizer_->uses_gradient()) {
+      r.number_attrs["gradient_evaluations"] = static_cast<double>(optimizer_->evaluations());
+      r.number_attrs["forward_equivalents"] = forward_equivalents_;
+    }
     if (optimizer_->best_index() >= 0) {
       r.best_weights = optimizer_->best_w();
       r.best_loss = optimizer_->best_loss();

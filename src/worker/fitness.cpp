@@ -1,6 +1,7 @@
 #include "lorahub/worker/fitness.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "lorahub/core/error.h"
@@ -73,18 +74,43 @@ void FitnessEvaluator::build_batches(const std::vector<std::vector<std::int64_t>
   }
 }
 
-std::vector<double> FitnessEvaluator::evaluate(const std::vector<std::vector<double>>& candidates) {
+std::vector<std::size_t> FitnessEvaluator::modules_at(const std::vector<std::int64_t>& positions,
+                                                      std::size_t weights) const {
+  if (positions.empty()) {
+    if (weights != modules_.size()) core::fail("a candidate has ", weights, " weights for ", modules_.size(), " modules");
+    return modules_;
+  }
+  if (weights != positions.size()) core::fail("a candidate has ", weights, " weights for ", positions.size(), " modules");
+  std::vector<std::size_t> out;
+  for (auto p : positions) {
+    if (p < 0 || static_cast<std::size_t>(p) >= modules_.size()) {
+      core::fail("module position ", p, " outside the run's ", modules_.size(), " modules");
+    }
+    out.push_back(modules_[static_cast<std::size_t>(p)]);
+  }
+  return out;
+}
+
+double FitnessEvaluator::l1_term(const std::vector<double>& w) const {
+  double l1 = 0;
+  for (double x : w) l1 += std::abs(x);
+  return l1_ * l1 / static_cast<double>(w.size());
+}
+
+std::vector<double> FitnessEvaluator::evaluate(const std::vector<std::vector<double>>& candidates,
+                                               const std::vector<std::int64_t>& positions) {
   const auto k = static_cast<std::int64_t>(candidates.size());
   if (k == 0) return {};
+  const auto modules = modules_at(positions, candidates.front().size());
   for (const auto& w : candidates) {
-    if (w.size() != modules_.size()) core::fail("a candidate has ", w.size(), " weights for ", modules_.size(), " modules");
+    if (w.size() != modules.size()) core::fail("a candidate has ", w.size(), " weights for ", modules.size(), " modules");
   }
   c10::InferenceMode guard;
   lora::ScopedAdapters scope(model_);
   std::vector<double> ce(static_cast<std::size_t>(k), 0.0);
   for (const auto& b : batches_) {
     const auto rows = b.input_ids.size(0);
-    lora::apply_unmerged(model_, library_, candidates, k == 1 ? 0 : rows, modules_);
+    lora::apply_unmerged(model_, library_, candidates, k == 1 ? 0 : rows, modules);
     auto rep = [k](const torch::Tensor& t) { return k == 1 ? t : t.repeat({k, 1}); };
     auto labels = rep(b.labels);
     auto out = model_.forward(rep(b.input_ids), rep(b.attention_mask), rep(b.decoder_input_ids));
@@ -104,13 +130,71 @@ std::vector<double> FitnessEvaluator::evaluate(const std::vector<std::vector<dou
   std::vector<double> out(static_cast<std::size_t>(k));
   for (std::int64_t i = 0; i < k; ++i) {
     const auto& w = candidates[static_cast<std::size_t>(i)];
-    double l1 = 0;
-    for (double x : w) l1 += std::abs(x);
-    l1 = l1_ * l1 / static_cast<double>(w.size());
     last_ce_[static_cast<std::size_t>(i)] = ce[static_cast<std::size_t>(i)] / static_cast<double>(num_examples_);
-    out[static_cast<std::size_t>(i)] = last_ce_[static_cast<std::size_t>(i)] + l1;
+    out[static_cast<std::size_t>(i)] = last_ce_[static_cast<std::size_t>(i)] + l1_term(w);
   }
   return out;
+}
+
+namespace {
+
+// No model parameter takes part in autograd while it lives: only the path from the weights is recorded.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(torch::nn::Module& model) : params_(model.parameters()) {
+    for (auto& p : params_) {
+      flags_.push_back(p.requires_grad());
+      p.requires_grad_(false);
+    }
+  }
+  ~FrozenParameters() {
+    for (std::size_t i = 0; i < params_.size(); ++i) params_[i].requires_grad_(flags_[i]);
+  }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<torch::Tensor> params_;
+  std::vector<bool> flags_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+FitnessEvaluator::Gradient FitnessEvaluator::evaluate_gradient(const std::vector<double>& weights,
+                                                               const std::vector<std::int64_t>& positions) {
+  const auto modules = modules_at(positions, weights.size());
+  FrozenParameters frozen(model_);
+  torch::AutoGradMode grad_mode(true);
+  lora::ScopedAdapters scope(model_);
+  const auto device = library_.a.front().device();
+  std::vector<float> w32(weights.begin(), weights.end());
+  auto w = torch::from_blob(w32.data(), {static_cast<std::int64_t>(w32.size())}, torch::kFloat32)
+               .to(device)
+               .requires_grad_(true);
+  Gradient g;
+  auto t0 = std::chrono::steady_clock::now();
+  lora::apply_unmerged_differentiable(model_, library_, w, modules);
+  torch::Tensor ce;
+  double ce_value = 0;
+  for (const auto& b : batches_) {
+    auto out = model_.forward(b.input_ids, b.attention_mask, b.decoder_input_ids);
+    auto loss = model::seq2seq_loss(out.logits, b.labels).loss;
+    // Summed batch by batch in double, as evaluate() does, so both give the same value.
+    ce_value += loss.item<double>();
+    ce = ce.defined() ? ce + loss : loss;
+  }
+  g.forward_seconds = seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  (ce / static_cast<double>(num_examples_)).backward();
+  auto grad = w.grad().to(torch::kCPU, torch::kDouble).contiguous();
+  g.backward_seconds = seconds_since(t0);
+  g.gradient.assign(grad.data_ptr<double>(), grad.data_ptr<double>() + grad.numel());
+  g.loss = ce_value / static_cast<double>(num_examples_) + l1_term(weights);
+  return g;
 }
 
 }  // namespace lorahub::worker

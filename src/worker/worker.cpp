@@ -33,6 +33,18 @@ std::vector<core::NamedArray> composition_arrays(const lora::Composition& c) {
   return out;
 }
 
+std::vector<std::size_t> Worker::modules_of(const RunContext& ctx, const WorkItem& item) {
+  if (item.modules.empty()) return ctx.modules;
+  std::vector<std::size_t> out;
+  for (auto p : item.modules) {
+    if (p < 0 || static_cast<std::size_t>(p) >= ctx.modules.size()) {
+      fail("module position ", p, " outside the run's ", ctx.modules.size(), " modules");
+    }
+    out.push_back(ctx.modules[static_cast<std::size_t>(p)]);
+  }
+  return out;
+}
+
 Worker::Worker(Engine& engine, const std::vector<job::RunSpec>& runs, const job::JobConfig& config)
     : engine_(engine), runs_(runs), config_(config) {}
 
@@ -77,12 +89,23 @@ WorkResult Worker::handle_unchecked(const WorkItem& item, const job::RunSpec& sp
   const auto& tok = *engine_.tokenizer;
   auto& ctx = context(spec);
   switch (item.kind) {
-    case WorkKind::kFitness: {
+    case WorkKind::kFitness:
+    case WorkKind::kGradient: {
       if (!ctx.fitness) {
         ctx.fitness = std::make_unique<FitnessEvaluator>(model, *engine_.stack, ctx.modules, spec.train, tok, config_.lorahub.l1,
                                                          config_.lorahub.batch_size);
       }
-      r.losses = ctx.fitness->evaluate(item.weights);
+      if (item.kind == WorkKind::kFitness) {
+        r.losses = ctx.fitness->evaluate(item.weights, item.modules);
+        return r;
+      }
+      for (const auto& w : item.weights) {
+        auto g = ctx.fitness->evaluate_gradient(w, item.modules);
+        r.losses.push_back(g.loss);
+        r.gradients.push_back(std::move(g.gradient));
+        r.forward_seconds += g.forward_seconds;
+        r.backward_seconds += g.backward_seconds;
+      }
       return r;
     }
     case WorkKind::kEvaluate: {
@@ -93,7 +116,7 @@ WorkResult Worker::handle_unchecked(const WorkItem& item, const job::RunSpec& sp
       for (auto i = item.begin; i < item.end; ++i) prompts.push_back(spec.test[static_cast<std::size_t>(i)].input);
       lora::ScopedAdapters scope(model);
       if (!item.weights.empty()) {
-        auto comp = lora::compose(*engine_.stack, item.weights.front(), ctx.modules);
+        auto comp = lora::compose(*engine_.stack, item.weights.front(), modules_of(ctx, item));
         lora::merge(model, comp);
         if (item.want_composition) r.arrays = composition_arrays(comp);
       }

@@ -18,6 +18,7 @@ WorkItem sample_item() {
   item.seq = (std::int64_t{1} << 40) + 3;
   item.kind = WorkKind::kEvaluate;
   item.weights = {{-1.5, 0.0, 1.5, 1e-300, -0.0}, {}, {std::numeric_limits<double>::quiet_NaN()}};
+  item.modules = {4, 0, 17};
   item.begin = 17;
   item.end = 42;
   item.want_composition = true;
@@ -32,6 +33,9 @@ WorkResult sample_result() {
   r.ok = false;
   r.error = std::string("task \"x\" failed\n\0with a NUL", 27);
   r.losses = {0.25, std::numeric_limits<double>::infinity(), -3};
+  r.gradients = {{0.5, -0.0, 1e-310}, {}, {std::numeric_limits<double>::quiet_NaN()}};
+  r.forward_seconds = 0.125;
+  r.backward_seconds = 0.25;
   r.predictions = {"True", "", "(A)", "naïve — ünïcode"};
   NamedArray a{"base_model.model.decoder.block.1.layer.1.EncDecAttention.v.lora_B.weight", {3, 2}, {1, 2, 3, 4, 5, 6}};
   NamedArray empty{"", {0}, {}};
@@ -55,6 +59,7 @@ TEST(WorkMessages, ItemRoundTripIsExact) {
   ASSERT_EQ(back.weights.size(), item.weights.size());
   for (std::size_t i = 0; i < item.weights.size(); ++i) EXPECT_TRUE(same_bits(back.weights[i], item.weights[i])) << i;
   EXPECT_TRUE(std::signbit(back.weights[0][4]));
+  EXPECT_EQ(back.modules, item.modules);
   EXPECT_EQ(back.begin, 17);
   EXPECT_EQ(back.end, 42);
   EXPECT_TRUE(back.want_composition);
@@ -79,6 +84,10 @@ TEST(WorkMessages, ResultRoundTripIsExact) {
   EXPECT_EQ(back.error, r.error);
   EXPECT_EQ(back.error.size(), 27u);
   EXPECT_TRUE(same_bits(back.losses, r.losses));
+  ASSERT_EQ(back.gradients.size(), r.gradients.size());
+  for (std::size_t i = 0; i < r.gradients.size(); ++i) EXPECT_TRUE(same_bits(back.gradients[i], r.gradients[i])) << i;
+  EXPECT_EQ(back.forward_seconds, 0.125);
+  EXPECT_EQ(back.backward_seconds, 0.25);
   EXPECT_EQ(back.predictions, r.predictions);
   ASSERT_EQ(back.arrays.size(), 2u);
   EXPECT_EQ(back.arrays[0].name, r.arrays[0].name);

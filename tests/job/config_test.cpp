@@ -75,7 +75,7 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST(JobConfig, StoredJsonReadsBackToTheSameConfiguration) {
   auto c = job::JobConfig::from_toml_string(
-      "[model]\npath = \"m\"\ndtype = \"bf16\"\n[library]\nnames = [\"a\", \"b\"]\nsampler = \"native\"\n"
+      "[model]\npath = \"./m\"\ndtype = \"bf16\"\n[library]\nnames = [\"a\", \"b\"]\nsampler = \"native\"\n"
       "[run]\nmethods = [\"lorahub\", \"zero_shot\"]\nshots_seed = \"run\"\n[lorahub]\ninit = [0.5, -0.5]\nl1 = 0.1\n"
       "[[data.task]]\nname = \"t\"\ntrain = \"a.jsonl\"\ntest = \"b.jsonl\"\n",
       "job.toml", "/base");

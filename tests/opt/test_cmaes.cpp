@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -80,6 +81,41 @@ TEST(CmaEs, ImprovesOverGenerations) {
   // the optimum of this target (sum (w - t)^2 + l1) is about 0.05 * mean|t|; the last generation must be close
   EXPECT_LT(last_gen, 0.1 * first_gen);
   EXPECT_LT(opt->best_loss(), 0.1);
+}
+
+// IPOP restarts: a run that has converged (the step size collapses on a sphere well inside the box) ends early
+// without restarts; with them it starts again with twice the population and spends the budget.
+TEST(CmaEs, RestartsDoubleThePopulationAfterConvergence) {
+  auto sphere = [](const std::vector<double>& w) {
+    double s = 0;
+    for (double x : w) s += (x - 0.3) * (x - 0.3);
+    return s;
+  };
+  auto drive = [&](Optimizer& opt) {
+    std::vector<int> sizes;
+    while (!opt.done()) {
+      const auto c = opt.ask();
+      if (c.empty()) break;
+      sizes.push_back(static_cast<int>(c.size()));
+      std::vector<double> losses;
+      for (const auto& w : c) losses.push_back(sphere(w));
+      opt.tell(losses);
+    }
+    return sizes;
+  };
+  auto once = make_optimizer(cma(20000, 3), 2);
+  drive(*once);
+  ASSERT_LT(once->evaluations(), 20000) << "expected convergence well before the budget";
+  auto o = cma(20000, 3);
+  o.restarts = 2;
+  auto restarted = make_optimizer(o, 2);
+  auto sizes = drive(*restarted);
+  EXPECT_GT(restarted->evaluations(), once->evaluations());
+  // 2-D default population 6, then 12 and 24.
+  EXPECT_EQ(sizes.front(), 6);
+  EXPECT_NE(std::find(sizes.begin(), sizes.end(), 12), sizes.end());
+  EXPECT_NE(std::find(sizes.begin(), sizes.end(), 24), sizes.end());
+  EXPECT_LE(restarted->best_loss(), once->best_loss() + 1e-12);
 }
 
 }  // namespace

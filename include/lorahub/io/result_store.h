@@ -28,6 +28,9 @@ struct RunRecord {
   double best_loss = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::vector<double>> history_weights;  ///< [evals][N] every w asked, in order
   std::vector<double> history_loss;                  ///< [evals]
+  std::vector<std::vector<double>> history_gradient; ///< [evals][N] gradient methods: ∇ of the smooth part, or empty
+  std::vector<std::string> selection_modules;        ///< library.select = "loss": the modules scored alone
+  std::vector<double> selection_losses;              ///< their objective values (each module alone at weight 1)
 
   std::vector<std::string> train_inputs, train_targets;  ///< [K] the few-shot examples used
   std::vector<std::string> test_inputs, test_targets, predictions;  ///< [T]

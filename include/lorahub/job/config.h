@@ -19,10 +19,15 @@ namespace lorahub::job {
 enum class DType { kF32, kBF16 };               ///< "f32" (exact) | "bf16"
 enum class Device { kCpu, kCuda };              ///< "cpu" | "cuda" (each rank takes the GPU of its node-local rank)
 enum class PromptFormat { kAuto, kZeroShot, kInput };  ///< "auto" (BBH: zero-shot; files: input as is) | ...
+/// How a run that composes N library modules picks them: "random" (the reference: CPython's random.sample with
+/// the run's seed) or "loss" (every module of the library scored alone on the run's few-shot examples, the N with
+/// the lowest loss kept).
+enum class ModuleSelect { kRandom, kLoss };
 std::string to_string(DType v);
 std::string to_string(Device v);
 std::string to_string(PromptFormat v);
 std::string to_string(data::Sampler v);
+std::string to_string(ModuleSelect v);
 
 /// One task's data source: a BBH-layout task in a directory, or explicit train/test files.
 struct TaskSource {
@@ -44,7 +49,8 @@ struct LibrarySettings {
   std::string path;                                ///< folder of adapter folders, or a list file
   std::int64_t modules = 20;                       ///< N modules per run
   data::Sampler sampler = data::Sampler::kCpython;  ///< kCpython replays the reference's random.sample
-  std::vector<std::string> names;                  ///< explicit selection (overrides sampling)
+  ModuleSelect select = ModuleSelect::kRandom;
+  std::vector<std::string> names;                  ///< explicit selection (with select = "loss": the pool)
 };
 
 struct DataSettings {
@@ -117,6 +123,8 @@ struct JobConfig {
   std::map<std::string, std::string> origin;
   /// Hub ids resolve_sources() replaced: key -> "org/name@revision -> snapshot folder".
   std::map<std::string, std::string> resolved;
+  /// Keys holding a hub id (id-shaped text that is no path relative to its file) -> that file's folder.
+  std::map<std::string, std::string> hub_ids;
 
   /// Parses a TOML job file; unknown keys, wrong types and unreadable files are errors naming file and key.
   /// Relative paths are resolved against the file's folder.

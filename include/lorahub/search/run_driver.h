@@ -36,7 +36,14 @@ class RunDriver {
   std::int64_t evaluations() const { return evaluations_; }
 
  private:
-  enum class Phase { kSearch, kEvaluate, kFineTune, kDone };
+  enum class Phase { kSelect, kSearch, kEvaluate, kFineTune, kDone };
+  /// library.select = "loss" for a method that samples its modules: score the pool first.
+  bool selects_modules() const;
+  std::vector<core::WorkItem> start_selection();
+  void take_selection(const core::WorkResult& result, std::size_t offset);
+  std::vector<core::WorkItem> start_learning();
+  /// The number of modules the run composes (the chosen ones after a selection).
+  std::size_t modules_used() const;
   std::vector<core::WorkItem> ask_next();
   std::vector<core::WorkItem> start_evaluation();
   std::vector<core::WorkItem> evaluation_items(const std::vector<double>* weights, bool want_composition);
@@ -53,10 +60,17 @@ class RunDriver {
   std::unique_ptr<opt::Optimizer> optimizer_;
   std::vector<std::vector<double>> ask_;
   std::vector<double> ask_losses_;
+  std::vector<std::vector<double>> ask_gradients_;
   std::vector<bool> ask_filled_;
   std::int64_t pending_ = 0;
   std::int64_t next_seq_ = 0;
   std::int64_t evaluations_ = 0;
+  // Selection: the pool's losses, module by module, and the positions kept (empty: all of spec.modules).
+  std::vector<double> selection_losses_;
+  std::vector<bool> selection_filled_;
+  std::vector<std::int64_t> chosen_;
+  // Gradient methods: forward + backward passes in forward-equivalents (1 + backward / forward seconds).
+  double forward_equivalents_ = 0;
   // Evaluation: one prediction set per composition evaluated (an oracle evaluates several).
   std::vector<std::vector<double>> eval_weights_;
   std::vector<std::vector<std::optional<std::string>>> predictions_;

@@ -31,7 +31,22 @@ class FitnessEvaluator {
                    const std::vector<std::vector<std::int64_t>>& input_ids,
                    const std::vector<std::vector<std::int64_t>>& target_ids, double l1, std::int64_t batch_size);
   /// Objective value per candidate (each [N]); all candidates in one batched forward per example batch.
-  std::vector<double> evaluate(const std::vector<std::vector<double>>& candidates);
+  /// `positions` (optional) says which of this evaluator's modules the weights are for (then each candidate has
+  /// positions.size() weights): a run that selected some of its modules searches only those.
+  std::vector<double> evaluate(const std::vector<std::vector<double>>& candidates,
+                               const std::vector<std::int64_t>& positions = {});
+
+  /// One candidate's objective and the gradient of its cross-entropy part with respect to the weights (the l1
+  /// term is the optimizer's to handle), by one forward and one backward through the frozen model: autograd
+  /// records only the path from the weights (no model parameter takes a gradient). The loss equals evaluate()'s
+  /// for the same weights bit for bit (same composition order, same forward).
+  struct Gradient {
+    double loss = 0;                ///< the objective, as evaluate() gives it
+    std::vector<double> gradient;   ///< ∇ of the cross-entropy part, [N] (positions.size() with positions)
+    double forward_seconds = 0;
+    double backward_seconds = 0;
+  };
+  Gradient evaluate_gradient(const std::vector<double>& weights, const std::vector<std::int64_t>& positions = {});
   /// The cross-entropy part only (objective minus the l1 term) of the last evaluate() call.
   const std::vector<double>& last_cross_entropy() const { return last_ce_; }
   std::size_t num_examples() const { return num_examples_; }
@@ -43,6 +58,9 @@ class FitnessEvaluator {
   };
   void build_batches(const std::vector<std::vector<std::int64_t>>& inputs,
                      const std::vector<std::vector<std::int64_t>>& targets, std::int64_t batch_size);
+  /// The library indices of `positions` (all modules when empty), checked against the weights' size.
+  std::vector<std::size_t> modules_at(const std::vector<std::int64_t>& positions, std::size_t weights) const;
+  double l1_term(const std::vector<double>& w) const;
   model::T5ModelImpl& model_;
   const lora::ModuleStack& library_;
   std::vector<std::size_t> modules_;

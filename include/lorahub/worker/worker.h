@@ -31,6 +31,8 @@ class Worker {
     std::unique_ptr<FitnessEvaluator> fitness;
   };
   RunContext& context(const job::RunSpec& spec);
+  /// The library indices an item's weights are for: its module positions within the run, or all of the run's.
+  static std::vector<std::size_t> modules_of(const RunContext& ctx, const core::WorkItem& item);
   core::WorkResult handle_unchecked(const core::WorkItem& item, const job::RunSpec& spec);
 
   Engine& engine_;

@@ -59,8 +59,8 @@ std::string pattern_excerpt(const std::string& pattern) { return json_excerpt(nl
 std::unique_ptr<re2::RE2> compile_re2(const std::string& pattern, const std::string& source, const char* key,
                                       const std::string& shown) {
   if (shown.size() > AdapterConfig::kMaxPatternLength) {
-    fail(source, ": ", key, " pattern ", pattern_excerpt(shown), " is ", shown.size(), " characters long; the limit is ",
-         AdapterConfig::kMaxPatternLength);
+    fail(source, ": ", key, " pattern ", pattern_excerpt(shown), " is ", shown.size(),
+         " characters long; the limit is ", AdapterConfig::kMaxPatternLength);
   }
   re2::RE2::Options options;
   options.set_log_errors(false);  // the error is reported in the exception, not on stderr
@@ -189,9 +189,11 @@ AdapterConfig AdapterConfig::parse(const std::string& json_text, const std::stri
   static const nlohmann::json kNothing;
   const nlohmann::json& r = j.contains("r") ? j["r"] : kNothing;
   // An unsigned JSON integer above INT64_MAX would wrap if read as int64_t.
-  if (!r.is_number_integer() || (r.is_number_unsigned() && r.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxRank)) ||
+  if (!r.is_number_integer() ||
+      (r.is_number_unsigned() && r.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxRank)) ||
       r.get<std::int64_t>() < 1 || r.get<std::int64_t>() > kMaxRank) {
-    fail(source, ": key 'r' must be an integer in [1, ", kMaxRank, "], got ", j.contains("r") ? json_excerpt(r) : "nothing");
+    fail(source, ": key 'r' must be an integer in [1, ", kMaxRank, "], got ",
+         j.contains("r") ? json_excerpt(r) : "nothing");
   }
   c.r = r.get<std::int64_t>();
 
@@ -232,8 +234,9 @@ AdapterConfig AdapterConfig::parse(const std::string& json_text, const std::stri
   if (present("layers_to_transform")) {
     const auto& l = j["layers_to_transform"];
     auto layer = [&](const nlohmann::json& x) {
-      if (!x.is_number_integer() || (x.is_number_unsigned() &&
-                                      x.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) ||
+      if (!x.is_number_integer() ||
+          (x.is_number_unsigned() &&
+           x.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) ||
           x.get<std::int64_t>() < 0) {
         fail(source, ": layers_to_transform entries must be non-negative integers, got ", json_excerpt(x));
       }
@@ -385,7 +388,9 @@ LoraAdapter load_adapter(const std::string& dir, const model::T5ModelImpl* model
     adapter.modules[module] = {a, b};
   }
   for (const auto& [module, b] : b_by_module) {
-    if (!a_by_module.count(module)) fail(file, ": key '", peft_key(module, true), "' is missing (lora_B has no lora_A)");
+    if (!a_by_module.count(module)) {
+      fail(file, ": key '", peft_key(module, true), "' is missing (lora_B has no lora_A)");
+    }
   }
   if (model) {
     for (const auto& name : model->projection_names()) {

@@ -194,18 +194,18 @@ void check_finite(const torch::Tensor& t, const std::string& file, const std::st
   }
   if (bad < 0) return;
   const double value = t.reshape({-1})[bad].item<double>();
-  std::ostringstream at;
-  at << '[';
+  std::ostringstream where;
+  where << '[';
   std::int64_t rest = bad;
   std::vector<std::int64_t> index(static_cast<std::size_t>(t.dim()));
   for (std::int64_t d = t.dim() - 1; d >= 0; --d) {
     index[static_cast<std::size_t>(d)] = rest % t.size(d);
     rest /= t.size(d);
   }
-  for (std::size_t d = 0; d < index.size(); ++d) at << (d ? ", " : "") << index[d];
-  at << ']';
+  for (std::size_t d = 0; d < index.size(); ++d) where << (d ? ", " : "") << index[d];
+  where << ']';
   fail(file, ": key '", key, "' (", c10::toString(t.scalar_type()), " ", t.sizes(), ") holds ",
-       std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"), " at ", at.str(), " (element ", bad, " of ", n,
+       std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"), " at ", where.str(), " (element ", bad, " of ", n,
        "); weights must be finite");
 }
 

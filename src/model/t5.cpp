@@ -279,7 +279,8 @@ T5Model load_t5(const std::string& model_dir, const RuntimeOptions& options) {
   auto config = T5Config::from_file(model_dir);
   KeyFiles files;
   StateDict weights = load_checkpoint(model_dir, &files);
-  const std::string config_path = fs::is_directory(model_dir) ? (fs::path(model_dir) / "config.json").string() : model_dir;
+  const std::string config_path =
+      fs::is_directory(model_dir) ? (fs::path(model_dir) / "config.json").string() : model_dir;
   // Before the model allocates anything: a config.json that disagrees with the weights (vocab_size 1e9) would
   // otherwise ask the allocator for terabytes.
   detail::check_config_against_checkpoint(config, config_path, weights, files);
@@ -312,7 +313,9 @@ T5Model load_t5(const std::string& model_dir, const RuntimeOptions& options) {
     auto converted = t.to(options.device, target);
     // After the conversion: float64 values beyond float32's range and float32 values beyond bfloat16's become
     // ±Inf there. Cost: see RuntimeOptions::check_finite.
-    if (options.check_finite) check_finite(converted, files.count(it->first) ? files.at(it->first) : model_dir, it->first);
+    if (options.check_finite) {
+      check_finite(converted, files.count(it->first) ? files.at(it->first) : model_dir, it->first);
+    }
     // A converted copy leaves the file's bytes unused: hand their pages back, so that peak memory stays near
     // the converted weights (f32 on CPU aliases the mapping and keeps it).
     if (t.device().is_cpu() && converted.data_ptr() != t.data_ptr()) {

@@ -112,7 +112,9 @@ void check_config_against_checkpoint(const T5Config& config, const std::string& 
     const char* key = decoder ? "num_decoder_layers" : "num_layers";
     const auto expected = decoder ? config.num_decoder_layers : config.num_layers;
     const auto [count, last] = count_blocks(weights, stack);
-    if (count == 0) fail(config_path, ": ", key, " = ", expected, " but the checkpoint has no ", stack, ".block.* tensors");
+    if (count == 0) {
+      fail(config_path, ": ", key, " = ", expected, " but the checkpoint has no ", stack, ".block.* tensors");
+    }
     if (count != expected) {
       fail(config_path, ": ", key, " = ", expected, " but ", file_of(files, last), " has ", count, " ", stack,
            " blocks (", stack, ".block.0 to ", stack, ".block.", count - 1, ")");

@@ -75,8 +75,8 @@ void check_sizes(const T5Config& c, const std::string& source) {
   const auto dec_block = checked_add(checked_add(checked_mul(2, attn, "2 × attention", source), ff, source),
                                      3 * c.d_model, source);
   auto total = checked_add(emb, checked_mul(c.num_layers, enc_block, "num_layers × block parameters", source), source);
-  total = checked_add(total, checked_mul(c.num_decoder_layers, dec_block, "num_decoder_layers × block parameters", source),
-                      source);
+  total = checked_add(
+      total, checked_mul(c.num_decoder_layers, dec_block, "num_decoder_layers × block parameters", source), source);
   total = checked_add(total, checked_add(2 * bias, 2 * c.d_model, source), source);
   if (!c.tie_word_embeddings) total = checked_add(total, emb, source);
   // Room for the bytes of float64 copies.
@@ -159,7 +159,9 @@ T5Config T5Config::from_file(const std::string& path) {
   if (fs::is_directory(p)) p /= "config.json";
   std::error_code ec;
   const auto size = fs::file_size(p, ec);
-  if (!ec && size > kMaxConfigBytes) fail(p.string(), ": is ", size, " bytes; a config.json is at most ", kMaxConfigBytes);
+  if (!ec && size > kMaxConfigBytes) {
+    fail(p.string(), ": is ", size, " bytes; a config.json is at most ", kMaxConfigBytes);
+  }
   std::ifstream in(p);
   if (!in) fail(p.string(), ": cannot open model config (expected an HF config.json)");
   nlohmann::json j;

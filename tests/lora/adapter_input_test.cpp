@@ -44,7 +44,8 @@ void expect_error(const std::function<void()>& f, const std::vector<std::string>
   for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' not in: " << msg;
 }
 
-AdapterConfig with_targets(const nlohmann::json& target_modules, const nlohmann::json& extra = nlohmann::json::object()) {
+AdapterConfig with_targets(const nlohmann::json& target_modules,
+                           const nlohmann::json& extra = nlohmann::json::object()) {
   nlohmann::json j = {{"r", 2}, {"lora_alpha", 4}, {"target_modules", target_modules}};
   for (const auto& [k, v] : extra.items()) j[k] = v;
   return AdapterConfig::parse(j.dump(), "dir/adapter_config.json");
@@ -188,8 +189,12 @@ TEST(AdapterConfigValues, NonsensicalValuesAreRejectedWithTheKey) {
   expect_error([&] { parse({{"alpha_pattern", {{"q", 8}}}}); }, {"alpha_pattern"});
   expect_error([&] { parse({{"exclude_modules", {"k"}}}); }, {"exclude_modules"});
   // What PEFT writes for unset options loads.
-  auto ok = parse({{"rank_pattern", nlohmann::json::object()}, {"alpha_pattern", nlohmann::json::object()},
-                   {"exclude_modules", nullptr}, {"layers_pattern", nullptr}, {"use_dora", false}, {"lora_dropout", 0.1}});
+  auto ok = parse({{"rank_pattern", nlohmann::json::object()},
+                   {"alpha_pattern", nlohmann::json::object()},
+                   {"exclude_modules", nullptr},
+                   {"layers_pattern", nullptr},
+                   {"use_dora", false},
+                   {"lora_dropout", 0.1}});
   EXPECT_EQ(ok.r, 4);
 }
 

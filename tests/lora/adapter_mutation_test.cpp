@@ -43,7 +43,8 @@ void expect_consistent(const LoraAdapter& a, const model::T5ModelImpl* m, const 
     EXPECT_EQ(A.scalar_type(), torch::kFloat32) << label;
     EXPECT_EQ(A.size(0), c.r) << label << ": " << name;
     EXPECT_EQ(B.size(1), c.r) << label << ": " << name;
-    EXPECT_TRUE(torch::isfinite(A).all().item<bool>() && torch::isfinite(B).all().item<bool>()) << label << ": " << name;
+    EXPECT_TRUE(torch::isfinite(A).all().item<bool>() && torch::isfinite(B).all().item<bool>())
+        << label << ": " << name;
     EXPECT_TRUE(c.targets(name)) << label << ": " << name;
     if (m) {
       auto p = m->projection(name);
@@ -96,7 +97,8 @@ class AdapterMutation : public ::testing::Test {
         expect_consistent(a, m, what);
       } catch (const Error& e) {
         ++stats_.rejected;
-        EXPECT_NE(std::string(e.what()).find(dir_), std::string::npos) << what << ": does not name the folder: " << e.what();
+        EXPECT_NE(std::string(e.what()).find(dir_), std::string::npos)
+            << what << ": does not name the folder: " << e.what();
       } catch (const std::exception& e) {
         ADD_FAILURE() << what << ": not a core::Error: " << e.what();
       }
@@ -118,7 +120,8 @@ class AdapterMutation : public ::testing::Test {
 };
 
 std::string deep(int depth, const std::string& inner, char open = '(', char close = ')') {
-  return std::string(static_cast<std::size_t>(depth), open) + inner + std::string(static_cast<std::size_t>(depth), close);
+  return std::string(static_cast<std::size_t>(depth), open) + inner +
+         std::string(static_cast<std::size_t>(depth), close);
 }
 
 std::vector<Json> patterns() {
@@ -238,12 +241,17 @@ TEST_F(AdapterMutation, EveryVariantLoadsConsistentlyOrThrowsError) {
         w[peft_key("encoder.block.0.layer.0.SelfAttention.X", key.find(".lora_A.") != std::string::npos)] = t;
         break;
       case 16: {
-        const std::vector<std::string> odd = {"lora_A.weight", "base_model.model.lora_A.weight",
-                                              "base_model.model..lora_B.weight", "base_model.model.x.lora_C.weight",
-                                              peft_key("encoder.block.7.layer.0.SelfAttention.q", true),
-                                              peft_key("encoder.block.0.layer.0.SelfAttention.k", true),
-                                              peft_key("encoder.block.99999999999999999999.layer.0.SelfAttention.q", true),
-                                              peft_key(std::string(3000, 'q'), false), peft_key("é.q", true), ""};
+        const std::vector<std::string> odd = {
+            "lora_A.weight",
+            "base_model.model.lora_A.weight",
+            "base_model.model..lora_B.weight",
+            "base_model.model.x.lora_C.weight",
+            peft_key("encoder.block.7.layer.0.SelfAttention.q", true),
+            peft_key("encoder.block.0.layer.0.SelfAttention.k", true),
+            peft_key("encoder.block.99999999999999999999.layer.0.SelfAttention.q", true),
+            peft_key(std::string(3000, 'q'), false),
+            peft_key("é.q", true),
+            ""};
         w[odd[pick(odd.size())]] = t;
         break;
       }

@@ -88,8 +88,9 @@ TEST(T5ConfigValues, NonPositiveAndOverflowingDimensionsNameTheKey) {
     return T5Config::from_json(j, "m/config.json");
   };
   for (const char* key : {"vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads"}) {
-    for (const auto& v : {nlohmann::json(0), nlohmann::json(-1), nlohmann::json(std::numeric_limits<std::int64_t>::min()),
-                          nlohmann::json(1e9), nlohmann::json("32"), nlohmann::json::array()}) {
+    for (const auto& v :
+         {nlohmann::json(0), nlohmann::json(-1), nlohmann::json(std::numeric_limits<std::int64_t>::min()),
+          nlohmann::json(1e9), nlohmann::json("32"), nlohmann::json::array()}) {
       expect_error([&] { parse({{key, v}}); }, {"m/config.json", key});
     }
     // 2^63 does not fit in int64_t (it wrapped to a negative number).
@@ -100,7 +101,8 @@ TEST(T5ConfigValues, NonPositiveAndOverflowingDimensionsNameTheKey) {
                {"m/config.json", "vocab_size × d_model", "overflows"});
   expect_error([&] { parse({{"num_heads", std::int64_t{1} << 32}, {"d_kv", std::int64_t{1} << 32}}); },
                {"num_heads × d_kv", "overflows"});
-  expect_error([&] { parse({{"d_ff", std::int64_t{1} << 40}, {"d_model", std::int64_t{1} << 24}}); }, {"d_model × d_ff"});
+  expect_error([&] { parse({{"d_ff", std::int64_t{1} << 40}, {"d_model", std::int64_t{1} << 24}}); },
+               {"d_model × d_ff"});
   expect_error([&] { parse({{"num_layers", std::int64_t{1} << 50}}); }, {"num_layers", "overflows"});
   // A 1e12-parameter config still fits: the weights decide whether it is real (see below).
   EXPECT_EQ(parse({{"vocab_size", 1'000'000'000}}).vocab_size, 1'000'000'000);
@@ -158,7 +160,8 @@ TEST(T5ConfigAgainstWeights, DisagreeingConfigNamesTheKeyBeforeAllocating) {
   msg = load_with({{"relative_attention_num_buckets", 1 << 30}, {"relative_attention_max_distance", 1 << 30}});
   EXPECT_NE(msg.find("relative_attention_num_buckets = 1073741824"), std::string::npos) << msg;
   msg = load_with({{"num_layers", 1'000'000}});
-  EXPECT_NE(msg.find(config + ": num_layers = 1000000 but " + file + " has 2 encoder blocks"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(config + ": num_layers = 1000000 but " + file + " has 2 encoder blocks"), std::string::npos)
+      << msg;
   msg = load_with({{"num_decoder_layers", 2}});
   EXPECT_NE(msg.find("num_decoder_layers = 2 but " + file + " has 3 decoder blocks"), std::string::npos) << msg;
   msg = load_with({{"feed_forward_proj", "relu"}});
@@ -249,8 +252,9 @@ TEST(CheckFinite, EveryDtypeLayoutAndPosition) {
       t.view(-1)[at] = std::nan("");
       if (at < 999'999) t.view(-1)[999'999 - (999'999 - at) / 2] = HUGE_VAL;  // a later one: the first is reported
       const auto msg = error_of([&] { check_finite(t, "f", "k"); });
-      EXPECT_NE(msg.find(std::string("holds NaN at [") + std::to_string(at / 1000) + ", " + std::to_string(at % 1000) + "]"),
-                std::string::npos)
+      EXPECT_NE(
+          msg.find(std::string("holds NaN at [") + std::to_string(at / 1000) + ", " + std::to_string(at % 1000) + "]"),
+          std::string::npos)
           << c10::toString(dtype) << ": " << msg;
       // Strided: the slow path agrees.
       const auto msg_t = error_of([&] { check_finite(t.t(), "f", "k"); });

@@ -97,12 +97,13 @@ struct AdapterConfig::Patterns {
     p->target_source = c.target_regex;
     p->layer_sources = c.layers_pattern;
     if (c.target_regex) p->target = compile_re2(*c.target_regex, source, "target_modules", *c.target_regex);
+    // Each alone, even when unused, so that an invalid one is reported; and before wrapping, so that an unbalanced
+    // pattern ("a)|(b") is an error instead of rewiring the wrapper.
+    for (const auto& lp : c.layers_pattern) compile_re2(lp, source, "layers_pattern", lp);
     // Only the list form filters by layer (PEFT ignores layers_to_transform for a regex).
     if (!c.layers_to_transform.empty() && !c.target_regex) {
       p->has_layers = true;
       for (const auto& lp : c.layers_pattern.empty() ? kCommonLayerPatterns : c.layers_pattern) {
-        // Alone first, so that an unbalanced pattern ("a)|(b") is an error instead of rewiring the wrapper.
-        compile_re2(lp, source, "layers_pattern", lp);
         p->layers.push_back(compile_re2("^.*\\.(?:" + lp + ")\\.(\\d+)\\.", source, "layers_pattern", lp));
       }
     }

@@ -98,6 +98,8 @@ TEST(AdapterRegex, InvalidAndUnsupportedPatternsNameTheFile) {
                {"dir/adapter_config.json", "layers_pattern", "blo(ck"});
   expect_error([] { with_targets({"q"}, {{"layers_to_transform", {1}}, {"layers_pattern", "a)|(b"}}); },
                {"layers_pattern"});
+  // Even where PEFT would not use it (no layers_to_transform).
+  expect_error([] { with_targets({"q"}, {{"layers_pattern", "("}}); }, {"layers_pattern", "missing )"});
 }
 
 TEST(AdapterRegex, SizeIsBounded) {

@@ -9,6 +9,7 @@ find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)  # linear-time regexes for PEFT's target_modules (lora)
 
 if(LORAHUB_WITH_MPI)
   find_package(MPI REQUIRED COMPONENTS C)

@@ -19,6 +19,7 @@ packages=(
   libsentencepiece-dev sentencepiece   # library (behind a dlopen shim) + spm_train/spm_encode
   libnlopt-dev
   libeigen3-dev
+  libre2-dev                           # linear-time regexes (PEFT target_modules patterns)
   python3-h5py python3-numpy           # tests read the HDF5 results the way users do
 )
 if [[ "${1:-}" == "--slurm" ]]; then

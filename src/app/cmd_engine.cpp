@@ -35,6 +35,7 @@ struct EngineArgs {
   std::vector<std::string> adapters;
   std::string weights;
   bool merged = false;
+  bool skip_finite_check = false;
 
   void add(CLI::App* cmd, bool with_adapters) {
     cmd->add_option("--model", model,
@@ -43,6 +44,7 @@ struct EngineArgs {
         ->required();
     cmd->add_option("--dtype", dtype, "Compute dtype: f32 (exact) or bf16")->check(CLI::IsMember({"f32", "bf16"}));
     cmd->add_option("--device", device, "cpu or cuda[:N]");
+    cmd->add_flag("--skip-finite-check", skip_finite_check, "Do not check the weights for NaN/Inf at load");
     if (with_adapters) {
       cmd->add_option("--adapter", adapters,
                       "PEFT LoRA adapter folder or hub id (repeatable: composed LoraHub-style)");
@@ -55,6 +57,7 @@ struct EngineArgs {
     model::RuntimeOptions rt;
     rt.device = torch::Device(device);
     rt.dtype = model::parse_compute_dtype(dtype);
+    rt.check_finite = !skip_finite_check;
     return model::load_t5(model_dir(), rt);
   }
   text::T5Tokenizer load_tokenizer() const {

@@ -262,6 +262,19 @@ Check<double> finite_from(double lo, bool strict) {
     return core::cat("must be a finite number ", strict ? "> " : ">= ", lo, ", got ", number_text(v));
   };
 }
+Check<std::int64_t> in_range(std::int64_t lo, std::int64_t hi) {
+  return [lo, hi](const std::int64_t& v) -> std::optional<std::string> {
+    if (v >= lo && v <= hi) return std::nullopt;
+    return core::cat("must be in [", lo, ", ", hi, "], got ", v);
+  };
+}
+// In (lo, hi].
+Check<double> finite_in(double lo, double hi) {
+  return [lo, hi](const double& v) -> std::optional<std::string> {
+    if (std::isfinite(v) && v > lo && v <= hi) return std::nullopt;
+    return core::cat("must be in (", lo, ", ", hi, "], got ", number_text(v));
+  };
+}
 Check<double> fraction() {
   return [](const double& v) -> std::optional<std::string> {
     if (v >= 0 && v < 1) return std::nullopt;
@@ -354,6 +367,8 @@ std::vector<Setting> build_table() {
                           "f32 (exact, the reference) or bf16 (weights and matmuls in bfloat16)", {}, "--dtype"));
   t.push_back(make<Device>("model", "device", [](auto& c) -> auto& { return c.model.device; },
                            "cpu, or cuda (each rank takes the GPU of its node-local rank)", {}, "--device"));
+  t.push_back(make<bool>("model", "check_finite", [](auto& c) -> auto& { return c.model.check_finite; },
+                         "reject NaN/Inf weights when loading (costs ~0.4 s per GB of weights)"));
   // [library]
   t.push_back(path("library", "path", [](auto& c) -> auto& { return c.library.path; },
                    "LoRA library: a folder of PEFT adapter folders, a list file of folders or hub ids (order matters "
@@ -443,9 +458,10 @@ std::vector<Setting> build_table() {
                                  "few-shot examples per forward (0: all at once, the reference)", at_least(0),
                                  "--batch-size"));
   // [lora_ft]
-  t.push_back(make<std::int64_t>("lora_ft", "r", [](auto& c) -> auto& { return c.lora_ft.r; }, "LoRA rank", at_least(1)));
+  t.push_back(make<std::int64_t>("lora_ft", "r", [](auto& c) -> auto& { return c.lora_ft.r; }, "LoRA rank",
+                                 in_range(1, kMaxLoraRank)));
   t.push_back(make<double>("lora_ft", "alpha", [](auto& c) -> auto& { return c.lora_ft.alpha; }, "lora_alpha",
-                           finite_from(0, true)));
+                           finite_in(0, kMaxLoraAlpha)));
   t.push_back(make<L>("lora_ft", "targets", [](auto& c) -> auto& { return c.lora_ft.targets; },
                       "target modules (e.g. q, v)"));
   t.push_back(make<double>("lora_ft", "lr", [](auto& c) -> auto& { return c.lora_ft.lr; }, "AdamW learning rate",

@@ -2,6 +2,11 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -119,7 +124,91 @@ std::string read_text(const std::string& path) {
   return os.str();
 }
 
+constexpr std::int64_t kFiniteBlock = 1 << 14;
+
+// Whether one full block of kFiniteBlock elements holds an element whose exponent bits are all ones. A fixed trip
+// count and no early exit let the compiler vectorise it (at -O2 too); memcpy reads the bits without aliasing UB.
+template <class Bits>
+bool block_has_non_finite(const unsigned char* bytes, Bits exponent) {
+  Bits bad = 0;
+  for (std::int64_t i = 0; i < kFiniteBlock; ++i) {
+    Bits b;
+    std::memcpy(&b, bytes + i * static_cast<std::int64_t>(sizeof(Bits)), sizeof(Bits));
+    bad |= static_cast<Bits>((b & exponent) == exponent);
+  }
+  return bad != 0;
+}
+
+// Index of the first element whose exponent bits are all ones (NaN or ±Inf: every IEEE format, bfloat16 too), or
+// -1. Blocks are scanned in parallel; only a block that holds one is searched element by element.
+template <class Bits>
+std::int64_t first_non_finite(const void* data, std::int64_t n, Bits exponent) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  auto bad_at = [&](std::int64_t i) {
+    Bits b;
+    std::memcpy(&b, bytes + i * static_cast<std::int64_t>(sizeof(Bits)), sizeof(Bits));
+    return (b & exponent) == exponent;
+  };
+  std::atomic<std::int64_t> first{n};
+  const std::int64_t full_blocks = n / kFiniteBlock;
+  at::parallel_for(0, full_blocks, 16, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t block = begin; block < end; ++block) {
+      const std::int64_t lo = block * kFiniteBlock;
+      if (lo >= first.load(std::memory_order_relaxed)) return;  // an earlier bad element is known
+      if (!block_has_non_finite<Bits>(bytes + lo * static_cast<std::int64_t>(sizeof(Bits)), exponent)) continue;
+      for (std::int64_t i = lo; i < lo + kFiniteBlock; ++i) {
+        if (!bad_at(i)) continue;
+        std::int64_t current = first.load();
+        while (i < current && !first.compare_exchange_weak(current, i)) {
+        }
+        return;  // later blocks of this range only hold larger indices
+      }
+    }
+  });
+  if (first.load() < n) return first.load();
+  for (std::int64_t i = full_blocks * kFiniteBlock; i < n; ++i) {
+    if (bad_at(i)) return i;
+  }
+  return -1;
+}
+
 }  // namespace
+
+void check_finite(const torch::Tensor& t, const std::string& file, const std::string& key) {
+  if (!t.defined() || !t.is_floating_point() || t.numel() == 0) return;
+  const std::int64_t n = t.numel();
+  std::int64_t bad = -1;
+  bool scanned = false;
+  if (t.device().is_cpu() && t.is_contiguous()) {
+    scanned = true;
+    switch (t.scalar_type()) {
+      case torch::kFloat32: bad = first_non_finite<std::uint32_t>(t.data_ptr(), n, 0x7f800000u); break;
+      case torch::kFloat64: bad = first_non_finite<std::uint64_t>(t.data_ptr(), n, 0x7ff0000000000000ull); break;
+      case torch::kBFloat16: bad = first_non_finite<std::uint16_t>(t.data_ptr(), n, 0x7f80); break;
+      case torch::kFloat16: bad = first_non_finite<std::uint16_t>(t.data_ptr(), n, 0x7c00); break;
+      default: scanned = false;
+    }
+  }
+  if (!scanned) {
+    const auto non_finite = torch::isfinite(t).logical_not_().reshape({-1});
+    if (non_finite.any().item<bool>()) bad = non_finite.nonzero().select(1, 0)[0].item<std::int64_t>();
+  }
+  if (bad < 0) return;
+  const double value = t.reshape({-1})[bad].item<double>();
+  std::ostringstream where;
+  where << '[';
+  std::int64_t rest = bad;
+  std::vector<std::int64_t> index(static_cast<std::size_t>(t.dim()));
+  for (std::int64_t d = t.dim() - 1; d >= 0; --d) {
+    index[static_cast<std::size_t>(d)] = rest % t.size(d);
+    rest /= t.size(d);
+  }
+  for (std::size_t d = 0; d < index.size(); ++d) where << (d ? ", " : "") << index[d];
+  where << ']';
+  fail(file, ": key '", key, "' (", c10::toString(t.scalar_type()), " ", t.sizes(), ") holds ",
+       std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"), " at ", where.str(), " (element ", bad, " of ", n,
+       "); weights must be finite");
+}
 
 torch::ScalarType to_scalar_type(core::DType dtype) {
   switch (dtype) {
@@ -167,7 +256,7 @@ StateDict load_tensor_file(const std::string& path) {
   return load_safetensors_file(path);
 }
 
-StateDict load_sharded(const std::string& index_path) {
+StateDict load_sharded(const std::string& index_path, KeyFiles* files) {
   const nlohmann::json index = core::parse_json_unique_keys(read_text(index_path), index_path);
   const auto map_it = index.is_object() ? index.find("weight_map") : index.end();
   if (map_it == index.end() || !map_it->is_object()) fail(index_path, ": no \"weight_map\" object");
@@ -202,6 +291,7 @@ StateDict load_sharded(const std::string& index_path) {
              it->second, "'");
       }
       out.emplace(name, std::move(tensor));
+      if (files) (*files)[name] = shard_path;
     }
     for (const auto& key : keys) {
       if (!out.count(key)) fail(index_path, ": maps key '", key, "' to shard '", shard, "', which does not hold it");
@@ -210,20 +300,31 @@ StateDict load_sharded(const std::string& index_path) {
   return out;
 }
 
-StateDict load_checkpoint(const std::string& dir_or_file) {
+namespace {
+StateDict load_one(const std::string& path, KeyFiles* files) {
+  StateDict out = load_tensor_file(path);
+  if (files) {
+    for (const auto& [name, t] : out) (*files)[name] = path;
+  }
+  return out;
+}
+}  // namespace
+
+StateDict load_checkpoint(const std::string& dir_or_file, KeyFiles* files) {
   if (is_file(dir_or_file)) {
     const bool index = dir_or_file.size() >= 11 && dir_or_file.compare(dir_or_file.size() - 11, 11, ".index.json") == 0;
-    return index ? load_sharded(dir_or_file) : load_tensor_file(dir_or_file);
+    return index ? load_sharded(dir_or_file, files) : load_one(dir_or_file, files);
   }
   std::error_code ec;
   if (!fs::is_directory(dir_or_file, ec)) fail(dir_or_file, ": no such checkpoint file or folder");
   const std::string entry = core::checkpoint_entry(dir_or_file, core::CheckpointKind::kModel);
-  return fs::path(entry).extension() == ".json" ? load_sharded(entry) : load_tensor_file(entry);
+  return fs::path(entry).extension() == ".json" ? load_sharded(entry, files) : load_one(entry, files);
 }
 
-StateDict load_adapter_weights(const std::string& dir) {
-  if (is_file(dir)) return load_tensor_file(dir);
-  return load_tensor_file(core::checkpoint_entry(dir, core::CheckpointKind::kAdapter));
+StateDict load_adapter_weights(const std::string& dir, std::string* file) {
+  const std::string path = is_file(dir) ? dir : core::checkpoint_entry(dir, core::CheckpointKind::kAdapter);
+  if (file) *file = path;
+  return load_tensor_file(path);
 }
 
 void save_safetensors(const std::string& path, const StateDict& tensors,

@@ -11,6 +11,7 @@
 #include "lorahub/core/error.h"
 #include "lorahub/core/safetensors.h"
 #include "lorahub/model/checkpoint.h"
+#include "model/t5_checkpoint.h"
 
 namespace lorahub::model {
 namespace fs = std::filesystem;
@@ -276,7 +277,13 @@ void T5ModelImpl::init_weights(std::uint64_t seed) {
 // ---------------------------------------------------------------------------------------------
 T5Model load_t5(const std::string& model_dir, const RuntimeOptions& options) {
   auto config = T5Config::from_file(model_dir);
-  StateDict weights = load_checkpoint(model_dir);
+  KeyFiles files;
+  StateDict weights = load_checkpoint(model_dir, &files);
+  const std::string config_path =
+      fs::is_directory(model_dir) ? (fs::path(model_dir) / "config.json").string() : model_dir;
+  // Before the model allocates anything: a config.json that disagrees with the weights (vocab_size 1e9) would
+  // otherwise ask the allocator for terabytes.
+  detail::check_config_against_checkpoint(config, config_path, weights, files);
   T5Model model(config);
   const auto target = options.dtype == ComputeDType::kBF16 ? torch::kBFloat16 : torch::kFloat32;
 
@@ -304,6 +311,11 @@ T5Model load_t5(const std::string& model_dir, const RuntimeOptions& options) {
     if (!t.is_floating_point()) fail(model_dir, ": key '", it->first, "' has non-float dtype ", t.scalar_type());
     used.insert(it->first);
     auto converted = t.to(options.device, target);
+    // After the conversion: float64 values beyond float32's range and float32 values beyond bfloat16's become
+    // ±Inf there. Cost: see RuntimeOptions::check_finite.
+    if (options.check_finite) {
+      check_finite(converted, files.count(it->first) ? files.at(it->first) : model_dir, it->first);
+    }
     // A converted copy leaves the file's bytes unused: hand their pages back, so that peak memory stays near
     // the converted weights (f32 on CPU aliases the mapping and keeps it).
     if (t.device().is_cpu() && converted.data_ptr() != t.data_ptr()) {

@@ -8,6 +8,9 @@
 #include "lorahub/train/train_step.h"
 
 namespace lorahub::train {
+
+static_assert(job::kMaxLoraRank == lora::AdapterConfig::kMaxRank && job::kMaxLoraAlpha == lora::AdapterConfig::kMaxAlpha,
+              "the job's [lora_ft] limits must be the ones an adapter may hold");
 using core::fail;
 
 namespace {
@@ -41,7 +44,10 @@ lora::LoraAdapter train_lora(model::T5ModelImpl& model, const text::T5Tokenizer&
                              const std::function<void(std::int64_t, double)>& on_step) {
   const auto& ft = options.lora;
   if (examples.empty()) fail("train-lora: no training examples");
-  if (ft.r < 1) fail("train-lora: r must be >= 1");
+  if (ft.r < 1 || ft.r > lora::AdapterConfig::kMaxRank) fail("train-lora: r must be in [1, ", lora::AdapterConfig::kMaxRank, "], got ", ft.r);
+  if (!(ft.alpha > 0 && ft.alpha <= lora::AdapterConfig::kMaxAlpha)) {
+    fail("train-lora: lora_alpha must be in (0, ", lora::AdapterConfig::kMaxAlpha, "], got ", ft.alpha);
+  }
   if (ft.batch_size < 1) fail("train-lora: batch size must be >= 1");
   if (!(ft.lr > 0)) fail("train-lora: learning rate must be positive");
   const auto device = model.runtime().device;

@@ -10,6 +10,7 @@ model::RuntimeOptions runtime_options(const job::JobConfig& config, torch::Devic
   model::RuntimeOptions rt;
   rt.device = device;
   rt.dtype = config.model.dtype == job::DType::kBF16 ? model::ComputeDType::kBF16 : model::ComputeDType::kF32;
+  rt.check_finite = config.model.check_finite;
   return rt;
 }
 

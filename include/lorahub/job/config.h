@@ -43,6 +43,7 @@ struct ModelSettings {
   std::string tokenizer;  ///< empty: <path>/spiece.model
   DType dtype = DType::kF32;
   Device device = Device::kCpu;
+  bool check_finite = true;  ///< reject NaN/Inf weights at load (model::RuntimeOptions::check_finite)
 };
 
 struct LibrarySettings {
@@ -74,6 +75,11 @@ struct LorahubSettings {
   double l1 = 0.05;
   std::int64_t batch_size = 0;  ///< few-shot examples per forward; 0 = all at once (the reference)
 };
+
+/// The largest rank and lora_alpha an adapter may have (lora::AdapterConfig::kMaxRank / kMaxAlpha, which the
+/// train module checks equal these): a fine-tuned adapter must load back.
+inline constexpr std::int64_t kMaxLoraRank = 65536;
+inline constexpr double kMaxLoraAlpha = 1e6;
 
 /// Fine-tuning settings of the `lora-ft` baseline (PEFT/HF-style LoRA training on the few-shot examples).
 struct FineTuneConfig {

@@ -12,6 +12,8 @@ namespace lorahub::model {
 
 /// Tensors by state-dict name (sorted). Tensors that shared a storage in the file still do.
 using StateDict = std::map<std::string, torch::Tensor>;
+/// The file each key was read from (a shard, for sharded checkpoints), for error messages.
+using KeyFiles = std::map<std::string, std::string>;
 
 /// torch dtype of a file dtype, and back (the latter throws core::Error naming `where` for dtypes
 /// safetensors cannot hold).
@@ -28,19 +30,25 @@ StateDict load_tensor_file(const std::string& path);
 /// model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json
 /// in that folder. A sharded index's weight_map must match its shards exactly (every shard present,
 /// every key in the shard it names, no key in two shards, no shard key missing from the map).
-StateDict load_checkpoint(const std::string& dir_or_file);
+/// `files`, when given, receives the file of every key.
+StateDict load_checkpoint(const std::string& dir_or_file, KeyFiles* files = nullptr);
 
 /// Loads an adapter's weights: `dir` itself when it is a file, else adapter_model.safetensors or
-/// adapter_model.bin in that folder.
-StateDict load_adapter_weights(const std::string& dir);
+/// adapter_model.bin in that folder. `file`, when given, receives the path read.
+StateDict load_adapter_weights(const std::string& dir, std::string* file = nullptr);
 
 /// Loads a sharded checkpoint from its index (`*.index.json`, HF layout: {"weight_map": {key: shard}}),
-/// validating it as load_checkpoint describes.
-StateDict load_sharded(const std::string& index_path);
+/// validating it as load_checkpoint describes; `files`, when given, receives the shard of every key.
+StateDict load_sharded(const std::string& index_path, KeyFiles* files = nullptr);
 
 /// Writes `tensors` as a safetensors file (contiguous CPU copies; atomic, see core::write_safetensors).
 void save_safetensors(const std::string& path, const StateDict& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+
+/// Throws core::Error naming `file`, `key`, the shape, and the first bad element's index and value when the
+/// floating tensor `t` (any device) holds a NaN or an infinity; integer and bool tensors pass. Reads every
+/// element once; a contiguous CPU tensor is scanned in place (no temporary), on the intra-op threads.
+void check_finite(const torch::Tensor& t, const std::string& file, const std::string& key);
 
 /// One line per tensor, "name DTYPE [d0, d1, ...]", in name order (for `lorahub inspect`).
 std::string describe_state_dict(const StateDict& tensors);

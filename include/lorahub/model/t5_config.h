@@ -31,13 +31,15 @@ struct T5Config {
 
   /// Parses an HF config.json object; `source` names the file in errors. Derives dense_act_fn and
   /// is_gated_act from feed_forward_proj ("gated-gelu" → gated gelu_new; "gated-X" → gated X; "X" → X)
-  /// and rejects activations and values this engine does not implement.
+  /// and rejects activations and values this engine does not implement, wrong types, non-positive dimensions,
+  /// and dimensions whose products (shapes, parameter count, bytes) overflow 64-bit integers; errors name the key.
   static T5Config from_json(const nlohmann::json& j, const std::string& source);
   /// Reads `path` (a config.json file, or a folder holding one).
   static T5Config from_file(const std::string& path);
   /// The HF config.json representation (what `from_json` reads back).
   nlohmann::json to_json() const;
-  /// Number of parameters the model with this config holds (tied embeddings counted once).
+  /// Number of parameters the model with this config holds (tied embeddings counted once); cannot overflow
+  /// for a config from from_json.
   std::int64_t num_parameters() const;
 };
 

@@ -13,9 +13,16 @@ constexpr double kBeta2 = 0.999;
 constexpr double kEps = 1e-8;
 }  // namespace
 
+std::vector<double> gradient_start(const OptimizerOptions& options, int dim) {
+  const double w = std::min(std::max(1.0 / dim, options.lower), options.upper);
+  return std::vector<double>(static_cast<std::size_t>(dim), w);
+}
+
 Adam::Adam(const OptimizerOptions& options, int dim)
-    : Optimizer(options, dim), w_(options_.init), m_(static_cast<std::size_t>(dim), 0.0),
-      v_(static_cast<std::size_t>(dim), 0.0) {}
+    : Optimizer(options, dim), m_(static_cast<std::size_t>(dim), 0.0), v_(static_cast<std::size_t>(dim), 0.0) {
+  if (options.init.empty()) options_.init = gradient_start(options_, dim);
+  w_ = options_.init;
+}
 
 std::vector<std::vector<double>> Adam::propose(int /*max_count*/) { return {w_}; }
 

@@ -1,4 +1,5 @@
 #include "opt/lbfgsb.h"
+#include "opt/adam.h"
 
 #include <LBFGSB.h>
 
@@ -41,7 +42,10 @@ struct Replay {
 
 }  // namespace
 
-Lbfgsb::Lbfgsb(const OptimizerOptions& options, int dim) : Optimizer(options, dim) { advance(); }
+Lbfgsb::Lbfgsb(const OptimizerOptions& options, int dim) : Optimizer(options, dim) {
+  if (options.init.empty()) options_.init = gradient_start(options_, dim);
+  advance();
+}
 
 std::vector<std::vector<double>> Lbfgsb::propose(int /*max_count*/) {
   if (!has_next_) return {};

@@ -145,6 +145,13 @@ TEST(Optimizer, AskTellMisuseThrows) {
   }
 }
 
+TEST(GradientMethods, StartAtTheUniformCompositionByDefault) {
+  for (const auto& name : {"adam", "lbfgsb"}) {
+    auto opt = make_optimizer(options_for(name, 10), 4);
+    EXPECT_EQ(opt->ask().front(), std::vector<double>(4, 0.25)) << name;
+  }
+}
+
 TEST(Optimizer, FirstCandidateIsInit) {
   for (const auto& name : {"cobyla", "bobyqa", "neldermead", "adam", "lbfgsb"}) {
     OptimizerOptions o = options_for(name, 10);
@@ -260,7 +267,9 @@ TEST(Optimizer, EveryMethodRunsOtherDimensionsAndBudgets) {
         if (name != "lbfgsb") {
           EXPECT_EQ(opt->evaluations(), budget);
         }
-        const double at_init = f(std::vector<double>(static_cast<std::size_t>(dim), 0.0));
+        // The gradient methods start at the uniform composition 1/dim (w = 0 is stationary for LoraHub's).
+        const double start_w = opt->uses_gradient() ? 1.0 / dim : 0.0;
+        const double at_init = f(std::vector<double>(static_cast<std::size_t>(dim), start_w));
         // the NLopt methods start at init; CMA-ES only samples around it, so demand progress from it
         // once it has had a few generations
         if (name != "cmaes") {
@@ -375,7 +384,11 @@ TEST(Optimizer, NonFiniteLossesAreRecordedButNeverBest) {
         EXPECT_LE(opt->best_loss(), l);
       }
     }
-    EXPECT_LT(opt->best_loss(), lorahub::opt::testing::shifted_sphere(std::vector<double>(4, 0.0)));
+    // Progress from the start despite a third of the points failing (L-BFGS-B's line search may give up on
+    // such a run early: it only has to improve on its first point).
+    EXPECT_LT(opt->best_loss(), name == "lbfgsb" ? opt->history_loss().front()
+                                                 : lorahub::opt::testing::shifted_sphere(std::vector<double>(4, 0.0)))
+        << opt->evaluations() << " evaluations";
   }
 }
 

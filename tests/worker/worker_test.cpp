@@ -190,6 +190,77 @@ TEST_F(HubToy, LearnWritesCompleteRunAndExportLoads) {
   EXPECT_NEAR(fit.evaluate({r.best_weights})[0], r.best_loss, 1e-6);
 }
 
+// One run through the solver's own driver and worker, serially.
+lorahub::io::RunRecord run_one(const job::JobConfig& c) {
+  auto runs = job::expand_job(c, job::library_module_names(c.library.path));
+  auto engine = worker::Engine::load(c, torch::kCPU);
+  worker::Worker handler(engine, runs, c);
+  std::vector<lorahub::io::RunRecord> written;
+  lorahub::search::JobDriver driver(runs, c, [&](const lorahub::io::RunRecord& r) { written.push_back(r); });
+  lorahub::distributed::run_serial(driver, [&](const lorahub::core::WorkItem& i) { return handler.handle(i); });
+  return written.at(0);
+}
+
+TEST_F(HubToy, GradientRunsRecordTheirGradientsAndCost) {
+  for (const std::string name : {"adam", "lbfgsb"}) {
+    SCOPED_TRACE(name);
+    auto c = config("unused.h5");
+    c.lorahub.optimizer.name = name;
+    c.lorahub.optimizer.budget = 6;
+
+    auto r = run_one(c);
+    ASSERT_EQ(r.status, "complete") << r.failure_reason;
+    ASSERT_EQ(r.history_loss.size(), r.history_gradient.size());
+    EXPECT_LE(r.history_loss.size(), 6u);
+    EXPECT_GE(r.history_loss.size(), 2u);
+    for (const auto& g : r.history_gradient) EXPECT_EQ(g.size(), 3u);
+    EXPECT_EQ(r.number_attrs.at("gradient_evaluations"), static_cast<double>(r.history_loss.size()));
+    // Each evaluation is a forward and a backward: more than one forward-equivalent, well below ten.
+    const double fe = r.number_attrs.at("forward_equivalents");
+    EXPECT_GT(fe, static_cast<double>(r.history_loss.size()));
+    EXPECT_LT(fe, 10.0 * static_cast<double>(r.history_loss.size()));
+    EXPECT_DOUBLE_EQ(r.best_loss, *std::min_element(r.history_loss.begin(), r.history_loss.end()));
+    EXPECT_EQ(r.text_attrs.at("optimizer"), name);
+    // The first point is the uniform composition (w = 0 is a stationary point of the bilinear composition);
+    // the search moved from it.
+    for (double x : r.history_weights[0]) EXPECT_EQ(x, 1.0 / 3.0);
+    EXPECT_NE(r.history_weights[1], r.history_weights[0]);
+    // With an l1 weight far above the cross-entropy's gradient, zero is optimal: the proximal step and the
+    // u - v split reach exactly zero.
+    c.lorahub.l1 = 1000.0;
+    c.lorahub.optimizer.budget = 20;
+    auto sparse = run_one(c);
+    ASSERT_EQ(sparse.status, "complete") << sparse.failure_reason;
+    for (double x : sparse.best_weights) EXPECT_EQ(x, 0.0);
+  }
+}
+
+// library.select = "loss": every module is scored alone, the 2 best of the 4 are searched and evaluated.
+TEST_F(HubToy, LossSelectionKeepsTheBestModules) {
+  auto c = config("unused.h5");
+  c.library.select = job::ModuleSelect::kLoss;
+  c.library.modules = 2;
+  auto r = run_one(c);
+  ASSERT_EQ(r.status, "complete") << r.failure_reason;
+  ASSERT_EQ(r.selection_modules, world_->module_names);
+  ASSERT_EQ(r.selection_losses.size(), 4u);
+  // The scores are the objective with each module alone at weight 1.
+  auto engine = worker::Engine::load(c, torch::kCPU);
+  auto runs = job::expand_job(c, world_->module_names);
+  worker::FitnessEvaluator fit(*engine.model, *engine.stack, {0, 1, 2, 3}, runs[0].train, *engine.tokenizer, c.lorahub.l1, 0);
+  std::vector<std::size_t> order = {0, 1, 2, 3};
+  for (std::size_t i = 0; i < 4; ++i) {
+    std::vector<double> one_hot(4, 0.0);
+    one_hot[i] = 1.0;
+    EXPECT_NEAR(r.selection_losses[i], fit.evaluate({one_hot})[0], 1e-6) << i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return r.selection_losses[a] < r.selection_losses[b]; });
+  EXPECT_EQ(r.module_names, (std::vector<std::string>{world_->module_names[order[0]], world_->module_names[order[1]]}));
+  for (const auto& w : r.history_weights) EXPECT_EQ(w.size(), 2u);
+  EXPECT_EQ(r.best_weights.size(), 2u);
+  EXPECT_EQ(r.number_attrs.at("selection_evaluations"), 4.0);
+}
+
 // The same run with the model and the modules named by hub id, read from a hub cache (blobs linked from snapshots,
 // as huggingface_hub lays it out), gives the same result as with their folders.
 TEST_F(HubToy, HubIdsFromTheCacheGiveTheSameRunAsFolders) {

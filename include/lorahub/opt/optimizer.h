@@ -13,7 +13,7 @@ struct OptimizerOptions {
   int budget = 40;              ///< maximum number of evaluations (gradient methods: evaluations with a gradient), >= 1
   double lower = -1.5;          ///< lower bound of every w_i
   double upper = 1.5;           ///< upper bound of every w_i (> lower)
-  std::vector<double> init;     ///< start point in w units, inside the bounds; empty = zeros
+  std::vector<double> init;     ///< start point in w units, inside the bounds; empty = zeros (adam, lbfgsb: 1/dim)
   std::uint64_t seed = 0;       ///< seeds the stochastic methods (CMA-ES); the others ignore it
   int population = 0;           ///< CMA-ES lambda; 0 = 4 + floor(3 ln dim)
   double sigma = 0.5;           ///< initial scale in w units: w = transform(init + sigma * x)

@@ -24,6 +24,11 @@ T check(T rc, const std::string& what) {
   return rc;
 }
 
+/// Product of extents; throws core::Error naming `where` when it overflows.
+hsize_t element_count(const std::vector<hsize_t>& dims, const std::string& where);
+/// "[2, 3]", for messages.
+std::string dims_text(const std::vector<hsize_t>& dims);
+
 /// One HDF5 identifier with the function that closes it; move-only, closed in the destructor
 /// (errors there are swallowed: use close() where a failure must be seen).
 class Handle {
@@ -163,6 +168,10 @@ class File : public Handle {
  private:
   std::string path_;
 };
+
+/// A creation list of class `cls` (H5P_GROUP_CREATE, H5P_DATASET_CREATE) without object timestamps, so
+/// that writing the same runs in the same order gives the same bytes.
+PropertyList untimed_plist(hid_t cls);
 
 /// Link creation list that marks names as UTF-8 and creates missing intermediate groups off.
 PropertyList utf8_link_plist();

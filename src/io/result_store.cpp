@@ -17,6 +17,8 @@
 
 #include "io/h5.h"
 #include "io/journal.h"
+#include "io/journal_driver.h"
+#include "io/posix_io.h"
 #include "lorahub/core/error.h"
 
 #ifndef LORAHUB_VERSION

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "io/journal.h"
+#include "io/posix_io.h"
 #include "io/run_fixtures.h"
 #include "lorahub/core/random.h"
 #include "lorahub/io/result_store.h"

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "io/journal.h"
+#include "io/journal_driver.h"
 #include "io/run_fixtures.h"
 #include "lorahub/core/error.h"
 

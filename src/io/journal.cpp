@@ -95,10 +95,10 @@ void restore(const ParsedJournal& journal, const std::string& file, const std::s
   std::string what = "rolling back " + file + " from " + journal_path;
   for (auto it = journal.records.rbegin(); it != journal.records.rend(); ++it) {
     if (crash_point(true)) {
-      pwrite_all(fd.get(), it->second.data(), it->second.size() / 2, it->first, what);
+      pwrite_all(fd.get(), it->second.data(), it->second.size() / 2, it->first, what, Space::kReuses);
       die();
     }
-    pwrite_all(fd.get(), it->second.data(), it->second.size(), it->first, what);
+    pwrite_all(fd.get(), it->second.data(), it->second.size(), it->first, what, Space::kReuses);
   }
   crash_point(false);
   if (::ftruncate(fd.get(), static_cast<off_t>(journal.base_size)) != 0) fail_errno(what);
@@ -153,10 +153,10 @@ void append_undo_records(int journal_fd, int file_fd, std::uint64_t addr, std::u
     pread_zero(file_fd, record.data() + kRecordHead, n, addr, "reading old bytes of " + file);
     put_u64(record, fnv1a(record.data(), record.size()));
     if (crash_point(true)) {
-      write_all(journal_fd, record.data(), record.size() / 2, what);
+      write_all(journal_fd, record.data(), record.size() / 2, what, Space::kAllocates);
       die();
     }
-    write_all(journal_fd, record.data(), record.size(), what);
+    write_all(journal_fd, record.data(), record.size(), what, Space::kAllocates);
     sync_fd(journal_fd, "syncing the journal of " + file);
     addr += n;
   }
@@ -192,7 +192,7 @@ Journal Journal::begin(const std::string& file) {
     put_u64(header, static_cast<std::uint64_t>(st.st_size));
     put_u64(header, static_cast<std::uint64_t>(::getpid()));
     put_u64(header, fnv1a(header.data(), header.size()));
-    write_all(fd.get(), header.data(), header.size(), "writing journal " + tmp);
+    write_all(fd.get(), header.data(), header.size(), "writing journal " + tmp, Space::kAllocates);
     sync_fd(fd.get(), "syncing journal " + tmp);
     crash_point(false);
     // link() does not replace an existing journal, so two writers cannot both start.

@@ -36,6 +36,10 @@ struct State {
   bool dirty = false;
   DriverConfig config;
   std::map<haddr_t, haddr_t> saved;  // journaled [begin, end) ranges, disjoint and merged
+  // After a failed write the rest of the transaction lives here, not on disk (see WriteFailure).
+  bool failed = false;
+  std::vector<std::pair<haddr_t, std::vector<char>>> unwritten;  // in write order
+  haddr_t zero_from = HADDR_UNDEF;  // a truncation kept in memory: disk bytes from here read as zeros
 };
 
 struct DriverFile {
@@ -48,6 +52,44 @@ State& state_of(const H5FD_t* file) { return *reinterpret_cast<const DriverFile*
 
 void push_error(const char* func, hid_t minor, const std::string& message) {
   H5Epush2(H5E_DEFAULT, __FILE__, func, __LINE__, H5E_ERR_CLS, H5E_VFL, minor, "%s", message.c_str());
+}
+
+// Records the first write error and switches the file to memory. False when the opener gave nowhere to
+// record it: the error then goes to HDF5, the best that can be done without a WriteFailure.
+bool keep_in_memory(State& s, const std::string& error) {
+  if (s.config.failure == nullptr) return false;
+  if (!s.failed) {
+    s.failed = true;
+    s.config.failure->failed = true;
+    s.config.failure->message = error;
+  }
+  return true;
+}
+
+// What the file holds after a failure: the disk's bytes (up to a truncation) under the writes since.
+void overlay_unwritten(const State& s, haddr_t addr, std::size_t size, char* buf) {
+  if (s.zero_from < addr + size) {
+    haddr_t from = std::max(s.zero_from, addr);
+    std::memset(buf + (from - addr), 0, static_cast<std::size_t>(addr + size - from));
+  }
+  for (const auto& [at, bytes] : s.unwritten) {
+    haddr_t begin = std::max(at, addr);
+    haddr_t end = std::min<haddr_t>(at + bytes.size(), addr + size);
+    if (begin < end) std::memcpy(buf + (begin - addr), bytes.data() + (begin - at), static_cast<std::size_t>(end - begin));
+  }
+}
+
+void truncate_unwritten(State& s) {
+  s.zero_from = std::min(s.zero_from, s.eoa);
+  for (auto it = s.unwritten.begin(); it != s.unwritten.end();) {
+    if (it->first >= s.eoa) {
+      it = s.unwritten.erase(it);
+      continue;
+    }
+    if (it->first + it->second.size() > s.eoa) it->second.resize(static_cast<std::size_t>(s.eoa - it->first));
+    ++it;
+  }
+  s.eof = s.eoa;
 }
 
 // Ranges of [begin, end) not yet in `saved`.
@@ -134,7 +176,7 @@ herr_t drv_close(H5FD_t* file) {
   delete df;
   std::string error;
   try {
-    if (s->writable && s->dirty) {
+    if (s->writable && s->dirty && !s->failed) {
       crash_point(false);
       sync_fd(s->fd, "fsync of " + s->name);
     }
@@ -142,11 +184,9 @@ herr_t drv_close(H5FD_t* file) {
     error = e.what();
   }
   if (::close(s->fd) != 0 && error.empty()) error = sys_error("closing " + s->name, errno);
-  if (!error.empty()) {
-    push_error("lorahub_journal_close", H5E_CANTCLOSEFILE, error);
-    return -1;
-  }
-  return 0;
+  if (error.empty() || keep_in_memory(*s, error)) return 0;
+  push_error("lorahub_journal_close", H5E_CANTCLOSEFILE, error);
+  return -1;
 }
 
 int drv_cmp(const H5FD_t* a, const H5FD_t* b) {
@@ -196,6 +236,7 @@ herr_t drv_read(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, void
       core::fail("read of ", size, " bytes at ", addr, " past the end of allocation ", s.eoa, " in ", s.name);
     }
     pread_zero(s.fd, buf, size, addr, "reading " + s.name);
+    if (s.failed) overlay_unwritten(s, addr, size, static_cast<char*>(buf));
     return 0;
   } catch (const std::exception& e) {
     push_error("lorahub_journal_read", H5E_READERROR, e.what());
@@ -209,20 +250,28 @@ herr_t drv_write(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, con
     if (bad_range(s, addr, size)) {
       core::fail("write of ", size, " bytes at ", addr, " past the end of allocation ", s.eoa, " in ", s.name);
     }
-    journal_old_bytes(s, addr, addr + size);
-    std::string what = "writing " + s.name;
-    s.dirty = true;
-    if (crash_point(true)) {
-      pwrite_all(s.fd, buf, size / 2, addr, what);
-      die();
+    if (!s.failed) {
+      journal_old_bytes(s, addr, addr + size);
+      std::string what = "writing " + s.name;
+      s.dirty = true;
+      if (crash_point(true)) {
+        pwrite_all(s.fd, buf, size / 2, addr, what, Space::kAllocates);
+        die();
+      }
+      pwrite_all(s.fd, buf, size, addr, what, Space::kAllocates);
+      s.eof = std::max<haddr_t>(s.eof, addr + size);
+      return 0;
     }
-    pwrite_all(s.fd, buf, size, addr, what);
-    s.eof = std::max<haddr_t>(s.eof, addr + size);
-    return 0;
   } catch (const std::exception& e) {
-    push_error("lorahub_journal_write", H5E_WRITEERROR, e.what());
-    return -1;
+    if (!keep_in_memory(s, e.what())) {
+      push_error("lorahub_journal_write", H5E_WRITEERROR, e.what());
+      return -1;
+    }
   }
+  const char* bytes = static_cast<const char*>(buf);
+  s.unwritten.emplace_back(addr, std::vector<char>(bytes, bytes + size));
+  s.eof = std::max<haddr_t>(s.eof, addr + size);
+  return 0;
 }
 
 herr_t drv_flush(H5FD_t*, hid_t, hbool_t) { return 0; }
@@ -231,17 +280,23 @@ herr_t drv_truncate(H5FD_t* file, hid_t, hbool_t) {
   State& s = state_of(file);
   try {
     if (s.eoa == s.eof) return 0;
-    // Shrinking below the old size discards old bytes: journal them like an overwrite.
-    if (s.eoa < s.eof) journal_old_bytes(s, s.eoa, s.eof);
-    s.dirty = true;
-    crash_point(false);
-    if (::ftruncate(s.fd, static_cast<off_t>(s.eoa)) != 0) fail_errno("truncating " + s.name);
-    s.eof = s.eoa;
-    return 0;
+    if (!s.failed) {
+      // Shrinking below the old size discards old bytes: journal them like an overwrite.
+      if (s.eoa < s.eof) journal_old_bytes(s, s.eoa, s.eof);
+      s.dirty = true;
+      crash_point(false);
+      if (::ftruncate(s.fd, static_cast<off_t>(s.eoa)) != 0) fail_errno("truncating " + s.name);
+      s.eof = s.eoa;
+      return 0;
+    }
   } catch (const std::exception& e) {
-    push_error("lorahub_journal_truncate", H5E_WRITEERROR, e.what());
-    return -1;
+    if (!keep_in_memory(s, e.what())) {
+      push_error("lorahub_journal_truncate", H5E_WRITEERROR, e.what());
+      return -1;
+    }
   }
+  truncate_unwritten(s);
+  return 0;
 }
 
 herr_t drv_lock(H5FD_t* file, hbool_t rw) {

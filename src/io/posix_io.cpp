@@ -4,9 +4,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include "lorahub/core/error.h"
@@ -17,6 +19,36 @@ namespace {
 std::atomic<long> g_crash_target{0};
 std::atomic<long> g_crash_passed{0};
 std::atomic<bool> g_crash_torn{false};
+
+constexpr long long kUnlimited = -1;
+constexpr long long kUnset = -2;
+std::atomic<long long> g_space_left{kUnset};
+
+long long space_from_env() {
+  const char* text = std::getenv(kDiskFullEnv);
+  if (text == nullptr || *text == '\0') return kUnlimited;
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || n < 0) core::fail(kDiskFullEnv, " must be a byte count, got '", text, "'");
+  return n;
+}
+
+// How many of n bytes fit on the (pretended) disk; takes them.
+std::size_t take_space(std::size_t n) {
+  long long left = g_space_left.load();
+  if (left == kUnset) {
+    long long from_env = space_from_env();
+    if (g_space_left.compare_exchange_strong(left, from_env)) left = from_env;
+  }
+  for (;;) {
+    if (left < 0) return n;
+    long long take = std::min<long long>(left, static_cast<long long>(n));
+    if (g_space_left.compare_exchange_weak(left, left - take)) return static_cast<std::size_t>(take);
+  }
+}
+
+std::size_t fitting(std::size_t n, Space space) { return space == Space::kReuses ? n : take_space(n); }
 
 }  // namespace
 
@@ -44,8 +76,14 @@ FdGuard::~FdGuard() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void pwrite_all(int fd, const void* buf, std::size_t n, std::uint64_t off, const std::string& what) {
+void pwrite_all(int fd, const void* buf, std::size_t n, std::uint64_t off, const std::string& what, Space space) {
   const char* p = static_cast<const char*>(buf);
+  const std::size_t fits = fitting(n, space);
+  if (fits < n) {
+    pwrite_all(fd, buf, fits, off, what, Space::kReuses);
+    errno = ENOSPC;
+    fail_errno(what);
+  }
   while (n > 0) {
     ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
     if (w < 0) {
@@ -58,8 +96,14 @@ void pwrite_all(int fd, const void* buf, std::size_t n, std::uint64_t off, const
   }
 }
 
-void write_all(int fd, const void* buf, std::size_t n, const std::string& what) {
+void write_all(int fd, const void* buf, std::size_t n, const std::string& what, Space space) {
   const char* p = static_cast<const char*>(buf);
+  const std::size_t fits = fitting(n, space);
+  if (fits < n) {
+    write_all(fd, buf, fits, what, Space::kReuses);
+    errno = ENOSPC;
+    fail_errno(what);
+  }
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0) {
@@ -139,5 +183,12 @@ void arm_crash(long n, bool torn) {
 }
 
 long crash_points_passed() { return g_crash_passed.load(); }
+
+void limit_disk_space(long long n) { g_space_left.store(n < 0 ? kUnlimited : n); }
+
+long long disk_space_left() {
+  long long left = g_space_left.load();
+  return left == kUnset ? space_from_env() : left;
+}
 
 }  // namespace lorahub::io::detail

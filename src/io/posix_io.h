@@ -27,9 +27,13 @@ class FdGuard {
   int fd_;
 };
 
+/// Whether a write may need new disk space (and so counts against limit_disk_space) or rewrites bytes in
+/// place (a rollback restoring old bytes).
+enum class Space { kAllocates, kReuses };
+
 /// Writes all n bytes at off (pwrite) or at the end (write, for O_APPEND); throws naming `what`.
-void pwrite_all(int fd, const void* buf, std::size_t n, std::uint64_t off, const std::string& what);
-void write_all(int fd, const void* buf, std::size_t n, const std::string& what);
+void pwrite_all(int fd, const void* buf, std::size_t n, std::uint64_t off, const std::string& what, Space space);
+void write_all(int fd, const void* buf, std::size_t n, const std::string& what, Space space);
 /// Reads n bytes at off; bytes past the end of the file read as zeros (as HDF5 expects of a driver).
 void pread_zero(int fd, void* buf, std::size_t n, std::uint64_t off, const std::string& what);
 /// fsync; throws naming `what`.
@@ -57,5 +61,17 @@ bool crash_point(bool can_tear);
 void arm_crash(long n, bool torn);
 /// Crash points passed since the last arm_crash.
 long crash_points_passed();
+
+// ---- a disk that fills up, for tests only ----------------------------------------------------------
+
+/// Environment variable: a byte count N makes the process behave as if its disk had N bytes free when
+/// the io layer first wrote: writes that allocate space (results file, journal; not a rollback's
+/// in-place restore) get ENOSPC once N bytes have been written, the one crossing N after writing its
+/// share, as a filling disk does. Read once; a value that is not a byte count is an error at the first write.
+inline constexpr const char* kDiskFullEnv = "LORAHUB_TEST_DISK_FULL_AFTER";
+/// The same from code: n >= 0 bytes left from now on; n < 0: unlimited (the default without the variable).
+void limit_disk_space(long long n);
+/// Bytes left under the limit (< 0: unlimited).
+long long disk_space_left();
 
 }  // namespace lorahub::io::detail

@@ -115,33 +115,40 @@ std::optional<h5::Group> find_run(const h5::Group& root, const std::string& task
 }
 
 // One write transaction: journal, open read-write, body, close + fsync, commit; any failure
-// rolls the file back to where it was before the call.
+// rolls the file back to where it was before the call. Errors say `what` was being written.
 template <class Body>
-void transact(const std::string& path, const ResultStoreOptions& options, Body&& body) {
-  detail::recover(path);
+void transact(const std::string& path, const ResultStoreOptions& options, const std::string& what, Body&& body) {
+  detail::WriteFailure failure;
   std::optional<detail::Journal> journal;
-  if (options.journal) journal.emplace(detail::Journal::begin(path));
+  bool opened = false;
   try {
+    detail::recover(path);
+    if (options.journal) journal.emplace(detail::Journal::begin(path));
     detail::DriverConfig config;
     if (journal) {
       config.journal_fd = journal->fd();
       config.base_size = journal->base_size();
     }
     config.lock_wait_s = options.lock_wait_s;
+    config.failure = &failure;
     h5::PropertyList fapl = detail::make_fapl(config);
+    opened = true;
     h5::File file = h5::File::open(path, H5F_ACC_RDWR, fapl.id());
     body(file);
     file.close();
+    if (failure.failed) throw core::Error(failure.message);
   } catch (const std::exception& e) {
-    if (journal) {
-      try {
-        journal->rollback();
-      } catch (const std::exception& r) {
-        throw core::Error(core::cat(e.what(), "; rolling the write back failed too (", r.what(),
-                                    "); the journal stays and the next open retries"));
-      }
+    // A failed write is the cause of whatever HDF5 said after it.
+    std::string reason = failure.failed ? failure.message : e.what();
+    if (!opened) core::fail(what, " in ", path, " failed: ", reason, "; the file is as it was before this write");
+    if (!journal) core::fail(what, " in ", path, " failed: ", reason);
+    try {
+      journal->rollback();
+    } catch (const std::exception& r) {
+      core::fail(what, " in ", path, " failed: ", reason, "; rolling the write back failed too (", r.what(),
+                 "); the journal stays and the next open retries");
     }
-    throw;
+    core::fail(what, " in ", path, " failed: ", reason, "; the file is as it was before this write");
   }
   if (journal) journal->commit();
 }
@@ -399,9 +406,11 @@ void ResultStore::create_file() const {
   // Built under a temporary name and renamed into place, so the path never holds half a file.
   std::string tmp = core::cat(path_, ".tmp.", ::getpid());
   ::unlink(tmp.c_str());
+  detail::WriteFailure failure;
   try {
     detail::DriverConfig config;
     config.lock_wait_s = options_.lock_wait_s;
+    config.failure = &failure;
     h5::PropertyList fapl = detail::make_fapl(config);
     h5::File file = h5::File::create(tmp, fapl.id(), true);
     {
@@ -412,11 +421,13 @@ void ResultStore::create_file() const {
       root.create_group("runs");
     }
     file.close();
+    if (failure.failed) throw core::Error(failure.message);
     if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
       core::fail("renaming ", tmp, " to results file ", path_, ": ", std::strerror(errno));
     }
-  } catch (...) {
+  } catch (const std::exception& e) {
     ::unlink(tmp.c_str());
+    if (failure.failed) core::fail("creating results file ", path_, " failed: ", failure.message);
     throw;
   }
   detail::sync_parent_dir(path_);
@@ -445,7 +456,7 @@ void ResultStore::set_job_attrs(const std::map<std::string, std::string>& attrs)
     check_attr_name("job attribute", name);
     if (reserved_root_attrs().count(name)) core::fail("job attribute '", name, "' is reserved");
   }
-  transact(path_, options_, [&](h5::File& file) {
+  transact(path_, options_, "setting job attributes", [&](h5::File& file) {
     h5::Group root = file.root();
     for (const auto& [name, value] : attrs) h5::write_attr(root, name, value);
   });
@@ -466,7 +477,7 @@ void ResultStore::write_run(const RunRecord& run) {
   validate(run);
   const std::string adapter_json = adapter_config_json(run);
   const std::string label = run_label(run.task, run.method, run.seed);
-  transact(path_, options_, [&](h5::File& file) {
+  transact(path_, options_, "writing " + label, [&](h5::File& file) {
     h5::Group root = file.root();
     h5::Group parent = root.require_group("runs").require_group(run.task);
     if (run.method != kLorahub) parent = parent.require_group(run.method);

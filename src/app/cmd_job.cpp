@@ -165,8 +165,22 @@ JobOutcome run_job(hub::JobConfig config, Globals& globals, bool learn_mode) {
     }
   }
   dist::Handler handler = [&](const core::WorkItem& item) { return worker->handle(item); };
-  auto stats = dist::run(comm, scheduler, handler);
-  if (writer) writer->flush();
+  dist::CoordinatorOptions options;
+  if (writer) options.on_result = [&](const core::WorkResult&, std::size_t) { writer->check(); };
+  // A failed write (a full disk) ends the job on rank 0, which has stopped the workers by then; every
+  // rank learns it here and exits non-zero, with the one error printed by rank 0.
+  dist::RunStats stats;
+  try {
+    stats = dist::run(comm, scheduler, handler, options);
+    if (writer) writer->flush();
+  } catch (const std::exception& e) {
+    if (!comm.is_root()) throw;
+    error = e.what();
+  }
+  if (auto err = comm.agree(error.empty(), error)) {
+    if (comm.is_root()) throw core::Error(*err);
+    throw ReportedElsewhere(*err);
+  }
   outcome.skipped = static_cast<std::int64_t>(skip.size());
   if (comm.is_root()) core::log_info(stats.summary());
   outcome.stats = stats;

@@ -20,6 +20,7 @@
 #include "lorahub/hub/driver.h"
 #include "lorahub/hub/job.h"
 #include "lorahub/hub/worker.h"
+#include "lorahub/io/merge.h"
 #include "lorahub/io/peft_export.h"
 #include "lorahub/io/result_store.h"
 
@@ -298,29 +299,16 @@ void select_task_shard(hub::JobConfig& config, const std::string& shard) {
   config.tasks = std::move(mine);
 }
 
+// Damaged runs of an input are skipped, each with a warning: the merged file then lacks them, as a job
+// that has yet to run them, and `lorahub run --resume` on it completes the job.
 void merge_results(const std::string& out, const std::vector<std::string>& inputs) {
-  if (fs::exists(out)) fail(out, " exists; merge writes a new file");
-  io::ResultStore target(out, io::ResultStore::Mode::kCreate);
-  std::map<std::string, std::string> source_of;
-  std::size_t written = 0;
-  bool attrs = false;
-  for (const auto& in : inputs) {
-    io::ResultStore source(in, io::ResultStore::Mode::kReadOnly);
-    if (!attrs) {
-      auto a = source.job_attrs();
-      if (a.count("job_config")) target.set_job_attrs({{"job_config", a["job_config"]}});
-      attrs = true;
-    }
-    for (const auto& key : source.list_runs()) {
-      if (key.status == "incomplete") continue;
-      auto it = source_of.find(key.group);
-      if (it != source_of.end()) fail("run ", key.group, " is in both ", it->second, " and ", in);
-      target.write_run(source.read_run(key.task, key.method, key.seed));
-      source_of[key.group] = in;
-      ++written;
-    }
-  }
-  core::log_info(core::cat("merged ", written, " runs from ", inputs.size(), " files into ", out));
+  io::MergeOutcome outcome = io::merge_results(out, inputs);
+  for (const auto& skipped : outcome.skipped) core::log_warn(core::cat("merge: skipped ", skipped));
+  core::log_info(core::cat("merged ", outcome.written, " runs from ", inputs.size(), " files into ", out,
+                           outcome.skipped.empty() ? std::string()
+                                                   : core::cat("; ", outcome.skipped.size(),
+                                                               " damaged runs or groups skipped (rerun them with "
+                                                               "`lorahub run --resume` on ", out, ")")));
 }
 
 void export_run(const std::string& results, const std::string& run, const std::string& method, const std::string& out) {

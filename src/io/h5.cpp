@@ -135,6 +135,14 @@ Datatype Datatype::utf8_string() {
   return t;
 }
 
+Datatype Datatype::utf8_fixed(std::size_t size) {
+  Datatype t = copy_of(H5T_C_S1);
+  check(H5Tset_size(t.id(), size), "H5Tset_size");
+  check(H5Tset_strpad(t.id(), H5T_STR_NULLPAD), "H5Tset_strpad(NULLPAD)");
+  check(H5Tset_cset(t.id(), H5T_CSET_UTF8), "H5Tset_cset(UTF-8)");
+  return t;
+}
+
 H5T_class_t Datatype::type_class() const {
   H5T_class_t c = H5Tget_class(id());
   if (c == H5T_NO_CLASS) fail("H5Tget_class");
@@ -233,7 +241,9 @@ std::vector<hsize_t> Dataset::dims() const { return space().dims(); }
 
 File File::create(const std::string& path, hid_t fapl, bool truncate) {
   silence_errors();
-  hid_t id = H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+  // The root group's object header would otherwise carry the creation time (1.10 format headers do).
+  PropertyList fcpl = untimed_plist(H5P_FILE_CREATE);
+  hid_t id = H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, fcpl.id(), fapl);
   if (id < 0) fail("creating HDF5 file " + path);
   return File(id, path);
 }

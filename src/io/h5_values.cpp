@@ -77,16 +77,48 @@ void write_attr_raw(const Object& obj, const std::string& name, hid_t file_type,
   attr.close("closing " + attr_where(obj, name));
 }
 
-std::vector<const char*> c_strings(const std::vector<std::string>& values, const std::string& where) {
-  std::vector<const char*> ptrs;
-  ptrs.reserve(values.size());
+// Strings are written fixed-length (UTF-8, NUL-padded to the longest one), never variable-length:
+// HDF5 keeps variable-length data in global heap collections, the one kind of metadata that carries no
+// checksum, and a damaged collection makes HDF5 1.10 read out of bounds or loop forever (seen fuzzing
+// results files). Fixed-length strings live in the object header or in checksummed chunks.
+struct PackedStrings {
+  Datatype type;
+  std::vector<char> bytes;  // values.size() * size, NUL-padded
+};
+
+PackedStrings pack_strings(const std::vector<std::string>& values, const std::string& where) {
+  std::size_t size = 1;  // HDF5 has no zero-length string type
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (values[i].find('\0') != std::string::npos) {
       core::fail("string ", i, " of ", where, " contains a NUL byte, which HDF5 strings cannot hold");
     }
-    ptrs.push_back(values[i].c_str());
+    size = std::max(size, values[i].size());
   }
-  return ptrs;
+  PackedStrings out{Datatype::utf8_fixed(size), std::vector<char>(values.size() * size, '\0')};
+  for (std::size_t i = 0; i < values.size(); ++i) std::memcpy(out.bytes.data() + i * size, values[i].data(), values[i].size());
+  return out;
+}
+
+// Where a dataset's bytes go: under kCompressBytes into its object header (compact layout, covered by
+// the header's checksum), above it into chunks that are compressed and carry a Fletcher-32 checksum.
+// So no byte of a results file is read without a check.
+PropertyList dataset_plist(const std::vector<hsize_t>& dims, std::size_t element_size, bool shuffle,
+                           const std::string& where) {
+  PropertyList dcpl = untimed_plist(H5P_DATASET_CREATE);
+  const hsize_t bytes = element_count(dims, where) * element_size;
+  if (dims.empty() || bytes < kCompressBytes) {
+    check(H5Pset_layout(dcpl.id(), H5D_COMPACT), "H5Pset_layout(compact) for " + where);
+    return dcpl;
+  }
+  std::vector<hsize_t> chunk = chunk_dims(dims, element_size);
+  check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk for " + where);
+  if (check(H5Zfilter_avail(H5Z_FILTER_DEFLATE), "H5Zfilter_avail(deflate)") > 0) {
+    if (shuffle) check(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle for " + where);
+    check(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate for " + where);
+  }
+  // Last in the pipeline, so the checksum covers the bytes as stored and is checked before inflating.
+  check(H5Pset_fletcher32(dcpl.id()), "H5Pset_fletcher32 for " + where);
+  return dcpl;
 }
 
 // Reads `count` strings from an attribute or dataset of string type `file_type`.
@@ -180,12 +212,8 @@ H5T_class_t attr_class(const Object& obj, const std::string& name) {
 }
 
 void write_attr(const Object& obj, const std::string& name, const std::string& value) {
-  if (value.find('\0') != std::string::npos) {
-    core::fail(attr_where(obj, name), " contains a NUL byte, which HDF5 strings cannot hold");
-  }
-  const char* ptr = value.c_str();
-  Datatype type = Datatype::utf8_string();
-  write_attr_raw(obj, name, type.id(), type.id(), Dataspace::scalar(), &ptr, 1);
+  PackedStrings packed = pack_strings({value}, attr_where(obj, name));
+  write_attr_raw(obj, name, packed.type.id(), packed.type.id(), Dataspace::scalar(), packed.bytes.data(), 1);
 }
 
 void write_attr(const Object& obj, const std::string& name, const char* value) {
@@ -211,10 +239,9 @@ void write_attr(const Object& obj, const std::string& name, const std::vector<do
 }
 
 void write_attr(const Object& obj, const std::string& name, const std::vector<std::string>& value) {
-  std::vector<const char*> ptrs = c_strings(value, attr_where(obj, name));
-  Datatype type = Datatype::utf8_string();
-  write_attr_raw(obj, name, type.id(), type.id(), Dataspace::simple({value.size()}), ptrs.data(),
-                 value.size());
+  PackedStrings packed = pack_strings(value, attr_where(obj, name));
+  write_attr_raw(obj, name, packed.type.id(), packed.type.id(), Dataspace::simple({value.size()}),
+                 packed.bytes.data(), value.size());
 }
 
 std::vector<std::string> read_attr_strings(const Object& obj, const std::string& name) {
@@ -279,15 +306,7 @@ Dataset write_dataset(const Group& group, const std::string& name, const std::ve
     core::fail("writing ", where, ": shape ", dims_text(dims), " needs ", n, " values, got ", data.size());
   }
   Dataspace space = Dataspace::simple(dims);
-  PropertyList dcpl = untimed_plist(H5P_DATASET_CREATE);
-  if (!dims.empty() && n > 0 && n * sizeof(T) >= kCompressBytes) {
-    std::vector<hsize_t> chunk = chunk_dims(dims, sizeof(T));
-    check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk for " + where);
-    if (check(H5Zfilter_avail(H5Z_FILTER_DEFLATE), "H5Zfilter_avail(deflate)") > 0) {
-      check(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle for " + where);
-      check(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate for " + where);
-    }
-  }
+  PropertyList dcpl = dataset_plist(dims, sizeof(T), /*shuffle=*/true, where);
   PropertyList lcpl = utf8_link_plist();
   hid_t id = H5Dcreate2(group.id(), name.c_str(), Traits<T>::file(), space.id(), lcpl.id(), dcpl.id(),
                         H5P_DEFAULT);
@@ -316,16 +335,17 @@ Dataset write_strings(const Group& group, const std::string& name, const std::ve
   silence_errors();
   std::string path = group.child_path(name);
   std::string where = core::cat("dataset '", path, "' in ", group.file());
-  std::vector<const char*> ptrs = c_strings(values, where);
-  Datatype type = Datatype::utf8_string();
-  Dataspace space = Dataspace::simple({values.size()});
-  PropertyList dcpl = untimed_plist(H5P_DATASET_CREATE);
+  PackedStrings packed = pack_strings(values, where);
+  const std::vector<hsize_t> dims = {values.size()};
+  Dataspace space = Dataspace::simple(dims);
+  // Byte shuffling would interleave the strings' bytes: plain deflate suits text (and its padding).
+  PropertyList dcpl = dataset_plist(dims, H5Tget_size(packed.type.id()), /*shuffle=*/false, where);
   PropertyList lcpl = utf8_link_plist();
-  hid_t id = H5Dcreate2(group.id(), name.c_str(), type.id(), space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT);
+  hid_t id = H5Dcreate2(group.id(), name.c_str(), packed.type.id(), space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT);
   if (id < 0) fail("creating " + where);
   Dataset ds(id, group.file(), path);
   if (!values.empty()) {
-    check(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "writing " + where);
+    check(H5Dwrite(ds.id(), packed.type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.bytes.data()), "writing " + where);
   }
   return ds;
 }

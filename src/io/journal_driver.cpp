@@ -372,6 +372,9 @@ h5::PropertyList make_fapl(const DriverConfig& config) {
   h5::PropertyList fapl(H5P_FILE_ACCESS);
   h5::check(H5Pset_driver(fapl.id(), driver_id(), &config), "H5Pset_driver");
   h5::check(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_STRONG), "H5Pset_fclose_degree");
+  // The 1.10 format checksums every metadata block (superblock, object headers, B-trees, heaps), so a
+  // damaged file gives an error instead of whatever the damaged bytes happen to say.
+  h5::check(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V110, H5F_LIBVER_V110), "H5Pset_libver_bounds");
   H5AC_cache_config_t mdc;
   std::memset(&mdc, 0, sizeof mdc);
   mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;

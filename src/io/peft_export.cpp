@@ -34,7 +34,8 @@ void export_peft_adapter(const RunRecord& run, const std::string& dir, const std
   fs::create_directories(dir);
   {
     std::ofstream out(fs::path(dir) / "adapter_config.json");
-    out << config.dump(2) << "\n";
+    // A stored text that is not UTF-8 (a model path from an odd file system) is replaced, not thrown.
+    out << config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out) fail(dir, ": cannot write adapter_config.json");
   }
   std::vector<core::TensorRef> refs;

@@ -37,6 +37,7 @@ using detail::run_label;
 constexpr const char* kLorahub = "lorahub";
 constexpr const char* kSeedPrefix = "seed_";
 constexpr const char* kIncomplete = "incomplete";
+constexpr const char* kDamaged = "damaged";
 
 const std::set<std::string>& reserved_root_attrs() {
   static const std::set<std::string> names = {"format", "format_version", "software_version"};
@@ -62,8 +63,63 @@ bool parse_seed(const std::string& name, std::int64_t* seed) {
   return true;
 }
 
+// The status attribute is written last, so it is the run's complete marker; a value that is neither
+// status means the group is damaged.
 std::string status_of(const h5::Group& run) {
-  return h5::has_attr(run, "status") ? h5::read_attr_string(run, "status") : kIncomplete;
+  if (!h5::has_attr(run, "status")) return kIncomplete;
+  std::string status = h5::read_attr_string(run, "status");
+  if (status != kComplete && status != detail::kFailed) {
+    core::fail("attribute 'status' of ", run.where(), " is '", status, "', not 'complete' or 'failed'");
+  }
+  return status;
+}
+
+RunKey damaged(std::string task, std::string method, std::int64_t seed, std::string group, const std::string& why,
+               bool container) {
+  return {std::move(task), std::move(method), seed, kDamaged, std::move(group), why, container};
+}
+
+// The runs of one task group; a damaged run or method group is listed as such.
+void list_task(const h5::Group& runs, const std::string& task, std::vector<RunKey>& out) {
+  std::vector<std::string> children;
+  h5::Group task_group;
+  try {
+    if (!runs.has_group(task)) return;
+    task_group = runs.open_group(task);
+    children = task_group.children();
+  } catch (const core::Error& e) {
+    out.push_back(damaged(task, "", 0, runs.child_path(task), e.what(), true));
+    return;
+  }
+  auto add_run = [&](const h5::Group& parent, const std::string& method, std::int64_t seed, const std::string& name) {
+    try {
+      if (!parent.has_group(name)) return;
+      h5::Group run = parent.open_group(name);
+      out.push_back({task, method, seed, status_of(run), run.path(), "", false});
+    } catch (const core::Error& e) {
+      out.push_back(damaged(task, method, seed, parent.child_path(name), e.what(), false));
+    }
+  };
+  for (const std::string& child : children) {
+    std::int64_t seed = 0;
+    if (parse_seed(child, &seed)) {
+      add_run(task_group, kLorahub, seed, child);
+      continue;
+    }
+    std::vector<std::string> names;
+    h5::Group method_group;
+    try {
+      if (!task_group.has_group(child)) continue;
+      method_group = task_group.open_group(child);
+      names = method_group.children();
+    } catch (const core::Error& e) {
+      out.push_back(damaged(task, child, 0, task_group.child_path(child), e.what(), true));
+      continue;
+    }
+    for (const std::string& name : names) {
+      if (parse_seed(name, &seed)) add_run(method_group, child, seed, name);
+    }
+  }
 }
 
 h5::File open_read(const std::string& path, const ResultStoreOptions& options) {
@@ -149,10 +205,20 @@ ResultStore::ResultStore(const std::string& path, Mode mode, ResultStoreOptions 
       break;
     case Mode::kResume:
       detail::recover(path_);
-      if (exists) {
-        check_format();
-      } else {
+      if (!exists) {
         create_file();
+        break;
+      }
+      if (check_format() < kFormatVersion) {
+        core::fail(path_, " has format_version ", check_format(), " (written by an older lorahub-hpc, without metadata ",
+                   "checksums): it can be read but not continued; copy its runs into a new file with `lorahub merge ",
+                   "NEW.h5 ", path_, "` and resume NEW.h5");
+      }
+      for (const RunKey& k : list_runs()) {
+        if (k.status == kDamaged) {
+          core::fail(path_, " cannot be continued: group ", k.group, " is damaged (", k.problem, "); copy the ",
+                     "readable runs into a new file with `lorahub merge NEW.h5 ", path_, "` and resume NEW.h5");
+        }
       }
       break;
     case Mode::kCreate:
@@ -199,7 +265,7 @@ void ResultStore::create_file() const {
   detail::sync_parent_dir(path_);
 }
 
-void ResultStore::check_format() const {
+std::int64_t ResultStore::check_format() const {
   h5::File file = open_read(path_, options_);
   h5::Group root = file.root();
   std::string format;
@@ -214,6 +280,7 @@ void ResultStore::check_format() const {
   if (version > kFormatVersion) {
     core::fail(path_, " has format_version ", version, "; this build reads up to ", kFormatVersion);
   }
+  return version;
 }
 
 void ResultStore::set_job_attrs(const std::map<std::string, std::string>& attrs) {
@@ -271,44 +338,36 @@ std::vector<RunKey> ResultStore::list_runs() const {
   std::vector<RunKey> out;
   if (!root.has_group("runs")) return out;
   h5::Group runs = root.open_group("runs");
-  for (const std::string& task : runs.children()) {
-    if (!runs.has_group(task)) continue;
-    h5::Group task_group = runs.open_group(task);
-    for (const std::string& child : task_group.children()) {
-      if (!task_group.has_group(child)) continue;
-      std::int64_t seed = 0;
-      if (parse_seed(child, &seed)) {
-        h5::Group run = task_group.open_group(child);
-        out.push_back({task, kLorahub, seed, status_of(run), run.path()});
-        continue;
-      }
-      h5::Group method_group = task_group.open_group(child);
-      for (const std::string& name : method_group.children()) {
-        if (!parse_seed(name, &seed) || !method_group.has_group(name)) continue;
-        h5::Group run = method_group.open_group(name);
-        out.push_back({task, child, seed, status_of(run), run.path()});
-      }
-    }
-  }
+  for (const std::string& task : runs.children()) list_task(runs, task, out);
   std::sort(out.begin(), out.end(), [](const RunKey& a, const RunKey& b) {
-    return std::tie(a.task, a.method, a.seed) < std::tie(b.task, b.method, b.seed);
+    return std::tie(a.task, a.method, a.seed, a.group) < std::tie(b.task, b.method, b.seed, b.group);
   });
   return out;
 }
 
 RunRecord ResultStore::read_run(const std::string& task, const std::string& method, std::int64_t seed) const {
   check_key(task, method);
-  h5::File file = open_read(path_, options_);
-  std::optional<h5::Group> run = find_run(file.root(), task, method, seed);
-  if (!run) {
-    core::fail("no ", run_label(task, method, seed), " in ", path_, " (group ", group_path(task, method, seed), ")");
+  const std::string label = run_label(task, method, seed);
+  const std::string group = group_path(task, method, seed);
+  std::optional<h5::File> file;
+  std::optional<h5::Group> run;
+  std::string status;
+  try {
+    file.emplace(open_read(path_, options_));
+    run = find_run(file->root(), task, method, seed);
+    if (run) status = status_of(*run);
+  } catch (const core::Error& e) {
+    core::fail(label, " in ", path_, " cannot be read (group ", group, "): ", e.what());
   }
-  std::string status = status_of(*run);
+  if (!run) core::fail("no ", label, " in ", path_, " (group ", group, ")");
   if (status == kIncomplete) {
-    core::fail(run_label(task, method, seed), " in ", path_,
-               " is incomplete (no status attribute: its write was interrupted)");
+    core::fail(label, " in ", path_, " is incomplete (no status attribute: its write was interrupted)");
   }
-  return detail::read_run_group(*run, task, method, seed, status);
+  try {
+    return detail::read_run_group(*run, task, method, seed, status);
+  } catch (const core::Error& e) {
+    core::fail(label, " in ", path_, " cannot be read (group ", group, "): ", e.what());
+  }
 }
 
 }  // namespace lorahub::io

@@ -161,7 +161,8 @@ TEST(ResultStoreDiskFull, AJobThatFillsTheDiskKeepsItsRunsAndResumesToTheSameFil
 TEST(ResultStoreDiskFull, CreatingOrLabellingAFileOnAFullDiskFailsCleanly) {
   TempDir dir;
   const std::string path = dir.file("new.h5");
-  for (long long space : {0LL, 100LL, 1000LL}) {
+  const long long needed = bytes_written_by([&] { ResultStore(dir.file("probe.h5"), Mode::kCreate); });
+  for (long long space : {0LL, needed / 2, needed - 1}) {
     DiskLimit limit(space);
     try {
       ResultStore store(path, Mode::kCreate);

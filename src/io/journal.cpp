@@ -56,29 +56,49 @@ struct ParsedJournal {
   std::vector<std::pair<std::uint64_t, std::vector<char>>> records;
 };
 
-// A torn or partial tail (a kill while appending) ends the record list: the overwrite that record
-// was guarding had not started yet.
+// A torn or partial tail ends the record list: a kill (or a full disk) while appending leaves a prefix
+// of the record whose overwrite had not started. Anything else that fails its checksum is damage: the
+// journal cannot say what the file held, so it is left in place and the file is not used.
+bool torn_tail(const std::vector<char>& data, std::size_t off) {
+  const std::size_t left = data.size() - off;
+  const char* p = data.data() + off;
+  if (std::all_of(p, p + left, [](char c) { return c == 0; })) return true;  // appended size, lost bytes
+  if (left < kRecordHead + 8) return left < 8 || get_u64(p) == kRecordTag;
+  return get_u64(p) == kRecordTag && get_u64(p + 16) > left - kRecordHead - 8;
+}
+
+[[noreturn]] void damaged_journal(const std::string& path, const std::string& why) {
+  core::fail("journal ", path, " is damaged (", why, "): the write it guarded cannot be rolled back, so its results ",
+             "file may be half-written. Move the journal aside to read the file as it is (HDF5's checksums report ",
+             "what is inconsistent) and `lorahub merge` the readable runs into a new file");
+}
+
+// valid is false for an empty journal: a committed transaction (commit empties it before deleting it).
 ParsedJournal parse_journal(int fd, const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail_errno("stat of journal " + path);
   std::vector<char> data(static_cast<std::size_t>(st.st_size));
   pread_zero(fd, data.data(), data.size(), 0, "reading journal " + path);
   ParsedJournal out;
+  if (data.empty()) return out;
+  // The header is fsynced before the journal gets its name, so a named journal always has a whole one.
   if (data.size() < kHeaderSize || std::memcmp(data.data(), kMagic, 8) != 0 ||
       fnv1a(data.data(), 24) != get_u64(data.data() + 24)) {
-    return out;
+    damaged_journal(path, core::cat("bad header in its ", data.size(), " bytes"));
   }
   out.valid = true;
   out.base_size = get_u64(data.data() + 8);
   std::size_t off = kHeaderSize;
-  while (data.size() - off >= kRecordHead + 8) {
+  while (off < data.size()) {
     const char* p = data.data() + off;
-    if (get_u64(p) != kRecordTag) break;
-    std::uint64_t addr = get_u64(p + 8);
-    std::uint64_t len = get_u64(p + 16);
-    if (len > data.size() - off - kRecordHead - 8) break;
-    if (fnv1a(p, kRecordHead + len) != get_u64(p + kRecordHead + len)) break;
-    out.records.emplace_back(addr, std::vector<char>(p + kRecordHead, p + kRecordHead + len));
+    const std::size_t left = data.size() - off;
+    const std::uint64_t len = left >= kRecordHead ? get_u64(p + 16) : 0;
+    if (left < kRecordHead + 8 || get_u64(p) != kRecordTag || len > left - kRecordHead - 8 ||
+        fnv1a(p, kRecordHead + len) != get_u64(p + kRecordHead + len)) {
+      if (torn_tail(data, off)) break;
+      damaged_journal(path, core::cat("record ", out.records.size() + 1, " at byte ", off, " fails its checksum"));
+    }
+    out.records.emplace_back(get_u64(p + 8), std::vector<char>(p + kRecordHead, p + kRecordHead + len));
     off += kRecordHead + len + 8;
   }
   return out;

@@ -1,7 +1,10 @@
 // Damaged and old results files: a damaged run group is reported alone (the others still read, resume
-// refuses the file, merge skips the run, export of it fails), the same runs give the same bytes, and
-// files of format_version 1 are still read.
+// refuses the file, merge skips the run, export of it fails), a damaged journal is never half-applied,
+// the same runs give the same bytes, and files of format_version 1 are still read.
 #include <hdf5.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <functional>
@@ -10,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io/journal.h"
+#include "io/posix_io.h"
 #include "io/run_fixtures.h"
 #include "lorahub/core/error.h"
 #include "lorahub/io/merge.h"
@@ -120,6 +125,60 @@ TEST(Damage, ADamagedTaskGroupIsListedAsOneDamagedContainer) {
   EXPECT_TRUE(contains(keys[0].problem, path)) << keys[0].problem;
   EXPECT_EQ(keys[1].task, "snarks");
   EXPECT_EQ(keys[2].status, "failed");
+}
+
+TEST(Damage, ADamagedJournalIsNeverHalfApplied) {
+  TempDir dir;
+  const std::string path = write_sample(dir, "r.h5");
+  const std::string journal = detail::Journal::path_for(path);
+  const std::string before = read_bytes(path);
+
+  // An empty journal is a committed transaction: it just goes.
+  write_bytes(journal, "");
+  ResultStore(path, Mode::kReadOnly);
+  EXPECT_FALSE(exists(journal));
+
+  // A header that fails its checksum: the file is not used and the journal stays for a person to see.
+  write_bytes(journal, std::string(40, 'x'));
+  std::string header = error_of([&] { ResultStore(path, Mode::kReadOnly); });
+  EXPECT_TRUE(contains(header, "journal " + journal + " is damaged (bad header")) << header;
+  EXPECT_TRUE(exists(journal));
+  std::remove(journal.c_str());
+
+  // A writer killed just before its commit leaves a whole journal; damage in its first record, with more
+  // after it, is not a torn tail.
+  detail::arm_crash(0, false);
+  std::string probe = dir.file("probe.h5");
+  write_bytes(probe, before);
+  ResultStore(probe, Mode::kResume).write_run(make_run("t9", "lorahub", 9));
+  const long commit_point = detail::crash_points_passed() - 2;  // commit truncates, then two around the unlink
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    detail::arm_crash(commit_point, false);
+    try {
+      ResultStore(path, Mode::kResume).write_run(make_run("t9", "lorahub", 9));
+    } catch (...) {
+    }
+    _exit(0);  // not killed: the test below fails
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "writer not killed before its commit";
+  const std::string hot = read_bytes(journal);
+  ASSERT_GT(hot.size(), 32u + 24 + 8 + 100);  // a header and undo records
+  std::string damaged = hot;
+  damaged[32 + 24 + 3] = static_cast<char>(damaged[32 + 24 + 3] ^ 1);  // first record's data
+  write_bytes(journal, damaged);
+  const std::string killed = read_bytes(path);
+  std::string record = error_of([&] { ResultStore(path, Mode::kReadOnly); });
+  EXPECT_TRUE(contains(record, "record 1 at byte 32 fails its checksum")) << record;
+  EXPECT_TRUE(read_bytes(path) == killed) << "a damaged journal was applied";
+  // The same journal undamaged rolls the file back byte for byte.
+  write_bytes(journal, hot);
+  ResultStore(path, Mode::kReadOnly);
+  EXPECT_FALSE(exists(journal));
+  EXPECT_TRUE(read_bytes(path) == before);
 }
 
 // Object headers of the 1.10 format may carry four timestamps; the store never writes them, so writing the

@@ -184,6 +184,21 @@ void arm_crash(long n, bool torn) {
 
 long crash_points_passed() { return g_crash_passed.load(); }
 
+void run_write_begins() {
+  static std::atomic<long> runs{0};
+  const long run = ++runs;
+  const char* text = std::getenv(kCrashEnv);
+  if (text == nullptr || *text == '\0') return;
+  char* end = nullptr;
+  const long r = std::strtol(text, &end, 10);
+  const long k = *end == ':' ? std::strtol(end + 1, &end, 10) : 0;
+  const bool torn = std::strcmp(end, ":torn") == 0;
+  if (r < 1 || k < 1 || (*end != '\0' && !torn)) {
+    core::fail(kCrashEnv, " must be RUN:POINT or RUN:POINT:torn (1-based), got '", text, "'");
+  }
+  if (run == r) arm_crash(k, torn);
+}
+
 void limit_disk_space(long long n) { g_space_left.store(n < 0 ? kUnlimited : n); }
 
 long long disk_space_left() {

@@ -62,6 +62,13 @@ void arm_crash(long n, bool torn);
 /// Crash points passed since the last arm_crash.
 long crash_points_passed();
 
+/// Environment variable "R:K" (or "R:K:torn"): the process is SIGKILLed at crash point K of the R-th run
+/// it writes (ResultStore::write_run; both 1-based), so an end-to-end test kills `lorahub run` at an
+/// exact step of an exact write instead of after a guessed delay. A malformed value fails the write.
+inline constexpr const char* kCrashEnv = "LORAHUB_TEST_CRASH_AT";
+/// Called as each run's write begins: arms the crash point of kCrashEnv when this is run R.
+void run_write_begins();
+
 // ---- a disk that fills up, for tests only ----------------------------------------------------------
 
 /// Environment variable: a byte count N makes the process behave as if its disk had N bytes free when

@@ -310,6 +310,7 @@ void ResultStore::write_run(const RunRecord& run) {
   detail::validate_run(run);
   const std::string adapter_json = detail::adapter_config_json(run);
   const std::string label = run_label(run.task, run.method, run.seed);
+  detail::run_write_begins();
   transact(path_, options_, "writing " + label, [&](h5::File& file) {
     h5::Group root = file.root();
     h5::Group parent = root.require_group("runs").require_group(run.task);

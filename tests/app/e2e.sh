@@ -3,6 +3,11 @@
 #   e2e.sh serial  LORAHUB TOY              the job serially: 10 runs complete, the 5 of the broken task failed
 #   e2e.sh mpi     LORAHUB TOY N COMPARE    the same job under mpiexec -n N equals the serial result
 #   e2e.sh resume  LORAHUB TOY COMPARE      a bigger job killed mid-way and resumed equals an uninterrupted one
+#   e2e.sh diskfull LORAHUB TOY N COMPARE   the job (N ranks; 1: no launcher) runs out of disk space (the io
+#                                           layer's ENOSPC hook): one clear error, every rank exits non-zero,
+#                                           earlier runs readable; --resume then equals the serial result
+#   e2e.sh tmpfs   LORAHUB TOY COMPARE      the same on a real full disk, a small tmpfs (skipped, 77, when
+#                                           mounting is not permitted)
 #   e2e.sh bbh     LORAHUB OUTDIR SOURCE BBH_DIR   all 27 BBH tasks x every method on the demo model, 3 ranks,
 #                                           then the report (checked by check_bbh_report.py)
 set -euo pipefail
@@ -51,6 +56,59 @@ case $mode in
     grep -q "(4 already complete in killed.h5)" resumed.log ||
       { cat resumed.log; fail "resume must find the 4 runs written before the kill, and only those"; }
     "$compare" ref.h5 killed.h5
+    ;;
+  diskfull)
+    n=$4 compare=$5 out=full$4.h5
+    [ -f serial.h5 ] || fail "serial.h5 missing (run the serial test first)"
+    rm -f "$out" "$out-journal" full$n.rank*.rc
+    # Each rank's own exit status goes to a file (mpiexec itself reports only the first failure).
+    launch=(sh -c '"$0" "$@"; echo $? > full'"$n"'.rank0.rc')
+    [ "$n" = 1 ] || launch=(timeout 300 mpiexec -n "$n" --oversubscribe sh -c \
+      '"$0" "$@"; echo $? > full'"$n"'.rank$OMPI_COMM_WORLD_RANK.rc')
+    LORAHUB_TEST_DISK_FULL_AFTER=150000 "${launch[@]}" "$lorahub" --threads 1 run --config job.toml --out "$out" \
+      > "full$n.out" 2> "full$n.log" || fail "the launcher failed or timed out (status $?)"
+    for r in $(seq 0 $((n - 1))); do
+      [ -f "full$n.rank$r.rc" ] || { cat "full$n.log"; fail "rank $r did not exit"; }
+      [ "$(cat "full$n.rank$r.rc")" = 1 ] || { cat "full$n.log"; fail "rank $r exited with $(cat "full$n.rank$r.rc"), not 1"; }
+    done
+    [ "$(grep -c '^lorahub: error: ' "full$n.log")" = 1 ] || { cat "full$n.log"; fail "expected exactly one error line"; }
+    grep -q "^lorahub: error: writing run .* in $out failed: writing $out: No space left on device (errno 28); the file is as it was before this write$" "full$n.log" ||
+      { cat "full$n.log"; fail "the error must name the run, the file and the reason"; }
+    ! grep -qE "Segmentation fault|core dumped|free\(\)|Aborted|signal [0-9]" "full$n.log" || { cat "full$n.log"; fail "a crash"; }
+    # The runs written before the failure are readable, and --resume (with space) completes the job.
+    "$lorahub" inspect "$out" > "full$n.txt"
+    before=$(sed -n 's/^  [0-9]* runs, \([0-9]*\) complete$/\1/p' "full$n.txt")
+    [ -n "$before" ] && [ "$before" -ge 1 ] && [ "$before" -lt 10 ] ||
+      { cat "full$n.txt"; fail "expected some but not all runs written before the disk filled"; }
+    relaunch=()
+    [ "$n" = 1 ] || relaunch=(mpiexec -n "$n" --oversubscribe)
+    "${relaunch[@]}" "$lorahub" --threads 1 run --config job.toml --out "$out" --resume 2> "full$n.resumed.log" ||
+      { cat "full$n.resumed.log"; fail "resume failed"; }
+    grep -q "($before already complete in $out)" "full$n.resumed.log" || { cat "full$n.resumed.log"; fail "resume skipped other runs"; }
+    "$compare" serial.h5 "$out"
+    echo "disk full after $before runs; resumed"
+    ;;
+  tmpfs)
+    compare=$4
+    [ -f serial.h5 ] || fail "serial.h5 missing (run the serial test first)"
+    dir=$(mktemp -d)
+    if ! mount -t tmpfs -o size=200k tmpfs "$dir" 2> /dev/null; then
+      rmdir "$dir"
+      echo "cannot mount a tmpfs here (needs root): skipped"
+      exit 77
+    fi
+    trap 'umount "$dir"; rmdir "$dir"' EXIT
+    status=0
+    "$lorahub" --threads 1 run --config job.toml --out "$dir/r.h5" 2> tmpfs.log || status=$?
+    [ "$status" = 1 ] || { cat tmpfs.log; fail "expected exit status 1 on a full disk, got $status"; }
+    [ "$(grep -c '^lorahub: error: ' tmpfs.log)" = 1 ] || { cat tmpfs.log; fail "expected exactly one error line"; }
+    grep -q "^lorahub: error: .*$dir/r.h5.*No space left on device" tmpfs.log || { cat tmpfs.log; fail "unclear error"; }
+    "$lorahub" inspect "$dir/r.h5" > tmpfs.txt || { cat tmpfs.txt; fail "the file is not readable after the failure"; }
+    mount -o remount,size=16m "$dir"
+    "$lorahub" --threads 1 run --config job.toml --out "$dir/r.h5" --resume 2> tmpfs.resumed.log ||
+      { cat tmpfs.resumed.log; fail "resume failed"; }
+    "$compare" serial.h5 "$dir/r.h5"
+    head -2 tmpfs.txt
     ;;
   bbh)
     src=$4 bbh=$5

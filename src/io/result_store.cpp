@@ -79,18 +79,30 @@ RunKey damaged(std::string task, std::string method, std::int64_t seed, std::str
   return {std::move(task), std::move(method), seed, kDamaged, std::move(group), why, container};
 }
 
+struct Listing {
+  h5::Group group;
+  std::vector<std::string> children;
+};
+
+// A task or method group and its children; nullopt when `name` is no group, or when the group cannot
+// be read (then it is one damaged entry in `out`).
+std::optional<Listing> open_listing(const h5::Group& parent, const std::string& name, const std::string& task,
+                                    const std::string& method, std::vector<RunKey>& out) {
+  try {
+    if (!parent.has_group(name)) return std::nullopt;
+    Listing listing{parent.open_group(name), {}};
+    listing.children = listing.group.children();
+    return listing;
+  } catch (const core::Error& e) {
+    out.push_back(damaged(task, method, 0, parent.child_path(name), e.what(), true));
+    return std::nullopt;
+  }
+}
+
 // The runs of one task group; a damaged run or method group is listed as such.
 void list_task(const h5::Group& runs, const std::string& task, std::vector<RunKey>& out) {
-  std::vector<std::string> children;
-  h5::Group task_group;
-  try {
-    if (!runs.has_group(task)) return;
-    task_group = runs.open_group(task);
-    children = task_group.children();
-  } catch (const core::Error& e) {
-    out.push_back(damaged(task, "", 0, runs.child_path(task), e.what(), true));
-    return;
-  }
+  std::optional<Listing> task_group = open_listing(runs, task, task, "", out);
+  if (!task_group) return;
   auto add_run = [&](const h5::Group& parent, const std::string& method, std::int64_t seed, const std::string& name) {
     try {
       if (!parent.has_group(name)) return;
@@ -100,24 +112,16 @@ void list_task(const h5::Group& runs, const std::string& task, std::vector<RunKe
       out.push_back(damaged(task, method, seed, parent.child_path(name), e.what(), false));
     }
   };
-  for (const std::string& child : children) {
+  for (const std::string& child : task_group->children) {
     std::int64_t seed = 0;
     if (parse_seed(child, &seed)) {
-      add_run(task_group, kLorahub, seed, child);
+      add_run(task_group->group, kLorahub, seed, child);
       continue;
     }
-    std::vector<std::string> names;
-    h5::Group method_group;
-    try {
-      if (!task_group.has_group(child)) continue;
-      method_group = task_group.open_group(child);
-      names = method_group.children();
-    } catch (const core::Error& e) {
-      out.push_back(damaged(task, child, 0, task_group.child_path(child), e.what(), true));
-      continue;
-    }
-    for (const std::string& name : names) {
-      if (parse_seed(name, &seed)) add_run(method_group, child, seed, name);
+    std::optional<Listing> method_group = open_listing(task_group->group, child, task, child, out);
+    if (!method_group) continue;
+    for (const std::string& name : method_group->children) {
+      if (parse_seed(name, &seed)) add_run(method_group->group, child, seed, name);
     }
   }
 }
@@ -170,16 +174,16 @@ void transact(const std::string& path, const ResultStoreOptions& options, const 
     if (failure.failed) throw core::Error(failure.message);
   } catch (const std::exception& e) {
     // A failed write is the cause of whatever HDF5 said after it.
-    std::string reason = failure.failed ? failure.message : e.what();
-    if (!opened) core::fail(what, " in ", path, " failed: ", reason, "; the file is as it was before this write");
-    if (!journal) core::fail(what, " in ", path, " failed: ", reason);
+    const std::string failed = core::cat(what, " in ", path, " failed: ", failure.failed ? failure.message : e.what());
+    constexpr const char* kUnchanged = "; the file is as it was before this write";
+    if (!opened) core::fail(failed, kUnchanged);
+    if (!journal) core::fail(failed);
     try {
       journal->rollback();
     } catch (const std::exception& r) {
-      core::fail(what, " in ", path, " failed: ", reason, "; rolling the write back failed too (", r.what(),
-                 "); the journal stays and the next open retries");
+      core::fail(failed, "; rolling the write back failed too (", r.what(), "); the journal stays and the next open retries");
     }
-    core::fail(what, " in ", path, " failed: ", reason, "; the file is as it was before this write");
+    core::fail(failed, kUnchanged);
   }
   if (journal) journal->commit();
 }
@@ -209,8 +213,8 @@ ResultStore::ResultStore(const std::string& path, Mode mode, ResultStoreOptions 
         create_file();
         break;
       }
-      if (check_format() < kFormatVersion) {
-        core::fail(path_, " has format_version ", check_format(), " (written by an older lorahub-hpc, without metadata ",
+      if (std::int64_t version = check_format(); version < kFormatVersion) {
+        core::fail(path_, " has format_version ", version, " (written by an older lorahub-hpc, without metadata ",
                    "checksums): it can be read but not continued; copy its runs into a new file with `lorahub merge ",
                    "NEW.h5 ", path_, "` and resume NEW.h5");
       }

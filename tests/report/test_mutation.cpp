@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -226,7 +227,8 @@ TEST_F(Mutants, DamagedFilesGiveClearErrorsNeverCrashesOrWrongData) {
     if (!problem.empty() && ++failures <= 20) ADD_FAILURE() << "case " << i << " (" << what << "):\n" << problem;
   }
   std::cout << "[mutation] " << tally.cases << " damaged files (";
-  for (const auto& [kind, n] : tally.kinds) std::cout << n << " " << kind << ", ";
+  const char* sep = "";
+  for (const auto& [kind, n] : tally.kinds) std::cout << std::exchange(sep, ", ") << n << " " << kind;
   std::cout << "): " << tally.rejected << " rejected as a whole with an error naming the file, " << tally.runs_damaged
             << " opened with some runs reported damaged, " << tally.read_fine << " read fine (damage in unused bytes); "
             << tally.runs_read << " runs read back, all equal to what was written\n";

@@ -13,6 +13,7 @@
 #include "lorahub/core/log.h"
 #include "lorahub/data/example.h"
 #include "lorahub/hub/fitness.h"
+#include "lorahub/io/merge.h"
 #include "lorahub/io/result_store.h"
 #include "lorahub/lora/adapter.h"
 #include "lorahub/lora/library.h"
@@ -178,8 +179,7 @@ void inspect_path(const std::string& path) {
       damaged += !problem.empty();
     }
     if (damaged) {
-      core::log_warn(core::cat(path, ": ", damaged, " damaged run group(s) cannot be read; `lorahub merge` copies the "
-                               "others into a new file, where `lorahub run --resume` redoes them"));
+      core::log_warn(core::cat(path, ": ", damaged, " damaged run group(s) cannot be read; ", io::kDamagedRunsAdvice));
     }
     return;
   }

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
+#include "lorahub/io/merge.h"
 #include "lorahub/report/render.h"
 #include "lorahub/report/summary.h"
 
@@ -66,7 +67,7 @@ void add_report_commands(CLI::App& app, Globals& /*globals*/) {
     for (const auto& issue : summary.issues) damaged += issue.kind == "damaged";
     if (damaged) {
       core::log_warn(core::cat(a->results, ": ", damaged, " damaged run group(s) cannot be read (listed in the report); ",
-                               "`lorahub merge` copies the others into a new file, where `lorahub run --resume` redoes them"));
+                               io::kDamagedRunsAdvice));
     }
   });
 }

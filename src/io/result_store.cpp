@@ -21,6 +21,7 @@
 #include "io/posix_io.h"
 #include "io/run_group.h"
 #include "lorahub/core/error.h"
+#include "lorahub/io/merge.h"
 
 #ifndef LORAHUB_VERSION
 #define LORAHUB_VERSION "unknown"
@@ -220,8 +221,8 @@ ResultStore::ResultStore(const std::string& path, Mode mode, ResultStoreOptions 
       }
       for (const RunKey& k : list_runs()) {
         if (k.status == kDamaged) {
-          core::fail(path_, " cannot be continued: group ", k.group, " is damaged (", k.problem, "); copy the ",
-                     "readable runs into a new file with `lorahub merge NEW.h5 ", path_, "` and resume NEW.h5");
+          core::fail(path_, " cannot be continued: group ", k.group, " is damaged (", k.problem, "); ",
+                     kDamagedRunsAdvice);
         }
       }
       break;

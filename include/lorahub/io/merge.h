@@ -5,6 +5,10 @@
 
 namespace lorahub::io {
 
+/// What to do about damaged run groups, for the commands that meet them.
+inline constexpr const char* kDamagedRunsAdvice =
+    "`lorahub merge NEW.h5 FILE` copies the readable runs into a new file, where `lorahub run --resume` redoes the rest";
+
 /// What merge_results did.
 struct MergeOutcome {
   std::size_t written = 0;            ///< runs copied into the new file

@@ -64,10 +64,18 @@ std::string dims_text(const std::vector<hsize_t>& dims) {
   return s + "]";
 }
 
-// Objects without timestamps make two runs of the same job give identical files.
-PropertyList untimed_plist(hid_t cls) {
+PropertyList creation_plist(hid_t cls) {
   PropertyList p(cls);
+  // Objects without timestamps make two runs of the same job give identical files.
   check(H5Pset_obj_track_times(p.id(), 0), "H5Pset_obj_track_times");
+  // Attributes and links stay in the object header, whose chunks carry checksums, rather than moving to
+  // "dense" storage (a fractal heap and a B-tree) past 8 of them: HDF5 1.10 double-frees when reading a
+  // damaged dense group fails (H5G__dense_iterate's error path releases a half-built link table).
+  constexpr unsigned kCompactMax = 65535;  // the largest count the header's link and attribute info hold
+  check(H5Pset_attr_phase_change(p.id(), kCompactMax, kCompactMax), "H5Pset_attr_phase_change");
+  if (cls != H5P_DATASET_CREATE) {
+    check(H5Pset_link_phase_change(p.id(), kCompactMax, kCompactMax), "H5Pset_link_phase_change");
+  }
   return p;
 }
 
@@ -168,7 +176,7 @@ PropertyList utf8_link_plist() {
 Group Group::create_group(const std::string& name) const {
   silence_errors();
   PropertyList lcpl = utf8_link_plist();
-  PropertyList gcpl = untimed_plist(H5P_GROUP_CREATE);
+  PropertyList gcpl = creation_plist(H5P_GROUP_CREATE);
   std::string path = child_path(name);
   hid_t id = H5Gcreate2(this->id(), name.c_str(), lcpl.id(), gcpl.id(), H5P_DEFAULT);
   if (id < 0) fail(core::cat("creating group '", path, "' in ", file()));
@@ -242,7 +250,7 @@ std::vector<hsize_t> Dataset::dims() const { return space().dims(); }
 File File::create(const std::string& path, hid_t fapl, bool truncate) {
   silence_errors();
   // The root group's object header would otherwise carry the creation time (1.10 format headers do).
-  PropertyList fcpl = untimed_plist(H5P_FILE_CREATE);
+  PropertyList fcpl = creation_plist(H5P_FILE_CREATE);
   hid_t id = H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, fcpl.id(), fapl);
   if (id < 0) fail("creating HDF5 file " + path);
   return File(id, path);

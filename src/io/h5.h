@@ -171,9 +171,10 @@ class File : public Handle {
   std::string path_;
 };
 
-/// A creation list of class `cls` (H5P_GROUP_CREATE, H5P_DATASET_CREATE) without object timestamps, so
-/// that writing the same runs in the same order gives the same bytes.
-PropertyList untimed_plist(hid_t cls);
+/// A creation list of class `cls` (H5P_FILE_CREATE, H5P_GROUP_CREATE, H5P_DATASET_CREATE) for results
+/// files: no object timestamps (the same runs in the same order give the same bytes), and attributes
+/// and links kept in the checksummed object header however many there are.
+PropertyList creation_plist(hid_t cls);
 
 /// Link creation list that marks names as UTF-8 and creates missing intermediate groups off.
 PropertyList utf8_link_plist();

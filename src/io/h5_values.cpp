@@ -104,7 +104,7 @@ PackedStrings pack_strings(const std::vector<std::string>& values, const std::st
 // So no byte of a results file is read without a check.
 PropertyList dataset_plist(const std::vector<hsize_t>& dims, std::size_t element_size, bool shuffle,
                            const std::string& where) {
-  PropertyList dcpl = untimed_plist(H5P_DATASET_CREATE);
+  PropertyList dcpl = creation_plist(H5P_DATASET_CREATE);
   const hsize_t bytes = element_count(dims, where) * element_size;
   if (dims.empty() || bytes < kCompressBytes) {
     check(H5Pset_layout(dcpl.id(), H5D_COMPACT), "H5Pset_layout(compact) for " + where);

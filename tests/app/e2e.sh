@@ -8,6 +8,9 @@
 #                                           earlier runs readable; --resume then equals the serial result
 #   e2e.sh tmpfs   LORAHUB TOY COMPARE      the same on a real full disk, a small tmpfs (skipped, 77, when
 #                                           mounting is not permitted)
+#   e2e.sh damaged LORAHUB TOY              report, inspect, merge and export on damaged copies of serial.h5:
+#                                           one damaged run is shown or skipped with a warning (or, for
+#                                           export, one error naming it); seeded mutants never crash a command
 #   e2e.sh bbh     LORAHUB OUTDIR SOURCE BBH_DIR   all 27 BBH tasks x every method on the demo model, 3 ranks,
 #                                           then the report (checked by check_bbh_report.py)
 set -euo pipefail
@@ -109,6 +112,61 @@ case $mode in
       { cat tmpfs.resumed.log; fail "resume failed"; }
     "$compare" serial.h5 "$dir/r.h5"
     head -2 tmpfs.txt
+    ;;
+  damaged)
+    [ -f serial.h5 ] || fail "serial.h5 missing (run the serial test first)"
+    rm -rf damaged* merged*.h5 export-*
+    # One byte inside the checksummed object header of run last_a/seed_1.
+    /usr/bin/python3 - <<'PY'
+import h5py
+with h5py.File("serial.h5", "r") as f:
+    addr = h5py.h5o.get_info(f["runs/last_a/seed_1"].id).addr
+data = bytearray(open("serial.h5", "rb").read())
+data[addr + 12] ^= 0x5A
+open("damaged.h5", "wb").write(data)
+PY
+    "$lorahub" report damaged.h5 > damaged.md 2> damaged.err || { cat damaged.err; fail "report failed on one damaged run"; }
+    grep -q "Damaged runs" damaged.md && grep -q "last_a / LoraHub: seed 1" damaged.md || { cat damaged.md; fail "report must list the damaged run"; }
+    grep -q "damaged.h5: 1 damaged run group(s) cannot be read" damaged.err || { cat damaged.err; fail "report must warn"; }
+    "$lorahub" report damaged.h5 --format json > damaged.json 2> /dev/null || fail "report --format json failed"
+    /usr/bin/python3 -c 'import json,sys; d=json.load(open("damaged.json")); k=[i for i in d["issues"] if i["kind"]=="damaged"]; sys.exit(not (len(k)==1 and k[0]["task"]=="last_a" and k[0]["seed"]==1))' ||
+      fail "the JSON report must have one damaged issue"
+    "$lorahub" inspect damaged.h5 > damaged.txt 2> damaged.err || fail "inspect failed on one damaged run"
+    grep -q "^  last_a/seed_1  *damaged .*damaged.h5" damaged.txt || { cat damaged.txt; fail "inspect must show the damaged run and why"; }
+    "$lorahub" merge merged.h5 damaged.h5 2> merge.err || { cat merge.err; fail "merge failed on one damaged run"; }
+    grep -q "merge: skipped damaged.h5: group /runs/last_a/seed_1 is damaged" merge.err || { cat merge.err; fail "merge must say what it skipped"; }
+    grep -q "merged 14 runs from 1 files" merge.err || { cat merge.err; fail "merge must copy the 14 other runs"; }
+    status=0
+    "$lorahub" export damaged.h5 --run last_a/1 --out export-damaged 2> export.err || status=$?
+    [ "$status" = 1 ] && [ "$(grep -c '^lorahub: error: .*damaged.h5.*/runs/last_a/seed_1' export.err)" = 1 ] ||
+      { cat export.err; fail "export of the damaged run must fail with one error naming file and group (status $status)"; }
+    "$lorahub" export damaged.h5 --run last_a/2 --out export-other 2> export.err || { cat export.err; fail "export of another run failed"; }
+    # Seeded mutants (bit flips, overwritten and zeroed bytes, truncations): every command ends with 0 or
+    # 1, and an error names the file. (tests/report/test_mutation.cpp runs 1,185 of them in process.)
+    for i in $(seq 0 7); do
+      /usr/bin/python3 - "$i" <<'PY'
+import random, sys
+i = int(sys.argv[1]); rng = random.Random(1000 + i)
+data = bytearray(open("serial.h5", "rb").read())
+off = rng.randrange(len(data))
+kind = i % 4
+if kind == 0: data[off] ^= 1 << rng.randrange(8)
+elif kind == 1: data[off:off + 32] = bytes(rng.randrange(256) for _ in range(len(data[off:off + 32])))
+elif kind == 2: del data[off:]
+else: data[off:off + 1024] = bytes(len(data[off:off + 1024]))
+open("damaged-mutant.h5", "wb").write(data)
+PY
+      for cmd in "report damaged-mutant.h5" "report damaged-mutant.h5 --format json" "inspect damaged-mutant.h5" \
+                 "merge merged-mutant.h5 damaged-mutant.h5" "export damaged-mutant.h5 --run last_b/2 --out export-mutant"; do
+        rm -rf merged-mutant.h5 export-mutant
+        status=0
+        # shellcheck disable=SC2086
+        "$lorahub" $cmd > mutant.out 2> mutant.err || status=$?
+        [ "$status" -le 1 ] || { cat mutant.err; fail "mutant $i: '$cmd' ended with status $status"; }
+        [ "$status" = 0 ] || grep -q "^lorahub: error: .*damaged-mutant.h5" mutant.err ||
+          { cat mutant.err; fail "mutant $i: '$cmd' failed without naming the file"; }
+      done
+    done
     ;;
   bbh)
     src=$4 bbh=$5

@@ -198,6 +198,22 @@ TEST(Damage, SameRunsInTheSameOrderGiveTheSameBytesWithoutTimestamps) {
   EXPECT_GT(headers, 20);
 }
 
+// Links and attributes stay in the (checksummed) object headers however many there are: no fractal heap
+// (FRHP) or v2 B-tree (BTHD) is ever written. HDF5 1.10 double-frees when a damaged dense group fails to
+// list, which is how a mutant of an end-to-end results file crashed `lorahub report`.
+TEST(Damage, ManyLinksAndAttributesStayInTheObjectHeader) {
+  TempDir dir;
+  std::string path = dir.file("many.h5");
+  {
+    ResultStore store(path, Mode::kCreate);
+    for (std::int64_t seed = 0; seed < 12; ++seed) store.write_run(make_run("navigate", "lorahub", seed, {5, 24, 4, 32, 7}));
+  }
+  const std::string bytes = read_bytes(path);
+  EXPECT_EQ(bytes.find("FRHP"), std::string::npos);
+  EXPECT_EQ(bytes.find("BTHD"), std::string::npos);
+  EXPECT_EQ(ResultStore(path, Mode::kReadOnly).list_runs().size(), 12u);
+}
+
 // tests/data/results-format1/README.md: written by the last version of format 1.
 TEST(Damage, FormatVersion1FilesAreReadNotContinuedAndMergeIntoTheCurrentFormat) {
   TempDir dir;

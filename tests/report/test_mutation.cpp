@@ -82,8 +82,11 @@ class Mutants : public ::testing::Test {
     store.set_job_attrs({{"job_config",
                           R"({"data":{"tasks":[{"name":"boolean_expressions"},{"name":"navigate"}]},)"
                           R"("run":{"methods":["lorahub","zero-shot"],"seeds":[1,2],"shots_seed":42}})"}});
-    runs_ = {make_run("boolean_expressions", "lorahub", 1, RunShape{5, 2, 16, 1024, 7}),  // 64 KiB factors: chunked
-             make_run("boolean_expressions", "lorahub", 2), make_run("boolean_expressions", "zero-shot", 0, {0, 0, 0, 0, 9}),
+    // 64 KiB factors (chunked datasets); 24 composed factors (a group of more than 8 links, which HDF5
+    // would keep in a fractal heap unless told otherwise).
+    runs_ = {make_run("boolean_expressions", "lorahub", 1, RunShape{5, 2, 16, 1024, 7}),
+             make_run("boolean_expressions", "lorahub", 2, RunShape{5, 24, 4, 32, 7}),
+             make_run("boolean_expressions", "zero-shot", 0, {0, 0, 0, 0, 9}),
              make_run("navigate", "lorahub", 1), make_run("navigate", "zero-shot", 0, {0, 0, 0, 0, 5})};
     store.write_run(make_failed_run("navigate", "lorahub", 2));
     for (const RunRecord& r : runs_) store.write_run(r);

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -14,6 +15,7 @@
 #include "lorahub/core/log.h"
 #include "lorahub/data/example.h"
 #include "lorahub/worker/answers.h"
+#include "lorahub/io/merge.h"
 #include "lorahub/io/result_store.h"
 #include "lorahub/lora/adapter.h"
 #include "lorahub/lora/library.h"
@@ -173,18 +175,30 @@ void inspect_path(const std::string& text) {
     std::cout << "  " << runs.size() << " runs, " << complete << " complete\n";
     std::cout << "  " << std::left << std::setw(42) << "run" << std::setw(10) << "status" << std::setw(10) << "accuracy"
               << "best loss\n";
+    // Each run is read on its own: a damaged one is shown with HDF5's reason and the others still are.
+    std::size_t damaged = 0;
     for (const auto& k : runs) {
-      std::cout << "  " << std::setw(42) << k.group.substr(6) << std::setw(10) << k.status;
+      std::string problem = k.problem;
+      std::ostringstream row;
       if (k.status == "complete" || k.status == "failed") {
-        auto r = store.read_run(k.task, k.method, k.seed);
-        if (k.status == "complete") {
-          std::cout << std::setw(10) << std::setprecision(3) << r.accuracy;
-          if (!std::isnan(r.best_loss)) std::cout << std::setprecision(4) << r.best_loss;
-        } else {
-          std::cout << r.failure_reason;
+        try {
+          auto r = store.read_run(k.task, k.method, k.seed);
+          if (k.status == "complete") {
+            row << std::setw(10) << std::setprecision(3) << r.accuracy;
+            if (!std::isnan(r.best_loss)) row << std::setprecision(4) << r.best_loss;
+          } else {
+            row << r.failure_reason;
+          }
+        } catch (const core::Error& e) {
+          problem = e.what();
         }
       }
-      std::cout << "\n";
+      std::cout << "  " << std::setw(42) << k.group.substr(6) << std::setw(10) << (problem.empty() ? k.status : "damaged")
+                << (problem.empty() ? row.str() : problem) << "\n";
+      damaged += !problem.empty();
+    }
+    if (damaged) {
+      core::log_warn(core::cat(path, ": ", damaged, " damaged run group(s) cannot be read; ", io::kDamagedRunsAdvice));
     }
     return;
   }

@@ -127,6 +127,18 @@ void select_task_shard(job::JobConfig& config, const std::string& shard) {
   config.data.tasks = std::move(mine);
 }
 
+// Damaged runs of an input are skipped, each with a warning: the merged file then lacks them, as a job
+// that has yet to run them, and `lorahub run --resume` on it completes the job.
+void merge_results(const std::string& out, const std::vector<std::string>& inputs) {
+  io::MergeOutcome outcome = io::merge_results(out, inputs);
+  for (const auto& skipped : outcome.skipped) core::log_warn(core::cat("merge: skipped ", skipped));
+  core::log_info(core::cat("merged ", outcome.written, " runs from ", inputs.size(), " files into ", out,
+                           outcome.skipped.empty() ? std::string()
+                                                   : core::cat("; ", outcome.skipped.size(),
+                                                               " damaged runs or groups skipped (rerun them with "
+                                                               "`lorahub run --resume` on ", out, ")")));
+}
+
 void export_run(const std::string& results, const std::string& run, const std::string& method, const std::string& out,
                 const io::PeftExportOptions& options) {
   auto slash = run.rfind('/');
@@ -212,10 +224,7 @@ void add_job_commands(CLI::App& app, Globals& globals) {
     auto inputs = std::make_shared<std::vector<std::string>>();
     cmd->add_option("out", *out, "New results file")->required();
     cmd->add_option("inputs", *inputs, "Result files to merge")->required();
-    cmd->callback([=] {
-      auto written = io::merge_result_files(*out, *inputs);
-      core::log_info(core::cat("merged ", written, " runs from ", inputs->size(), " files into ", *out));
-    });
+    cmd->callback([=] { merge_results(*out, *inputs); });
   }
   {
     auto* cmd = app.add_subcommand("export", "Write a run's composed LoRA as a PEFT adapter folder");

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
+#include "lorahub/io/merge.h"
 #include "lorahub/report/render.h"
 #include "lorahub/report/summary.h"
 
@@ -61,6 +62,13 @@ void add_report_commands(CLI::App& app, Globals& /*globals*/) {
       core::log_info(core::cat("wrote ", a->plot));
     }
     if (!summary.plan_problem.empty()) core::log_warn(summary.plan_problem);
+    // Damaged groups do not stop the report (it shows every run it can read), but they are said here too.
+    std::size_t damaged = summary.damaged_groups.size();
+    for (const auto& issue : summary.issues) damaged += issue.kind == "damaged";
+    if (damaged) {
+      core::log_warn(core::cat(a->results, ": ", damaged, " damaged run group(s) cannot be read (listed in the report); ",
+                               io::kDamagedRunsAdvice));
+    }
   });
 }
 

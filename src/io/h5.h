@@ -24,6 +24,11 @@ T check(T rc, const std::string& what) {
   return rc;
 }
 
+/// Product of extents; throws core::Error naming `where` when it overflows.
+hsize_t element_count(const std::vector<hsize_t>& dims, const std::string& where);
+/// "[2, 3]", for messages.
+std::string dims_text(const std::vector<hsize_t>& dims);
+
 /// One HDF5 identifier with the function that closes it; move-only, closed in the destructor
 /// (errors there are swallowed: use close() where a failure must be seen).
 class Handle {
@@ -75,8 +80,10 @@ class Datatype : public Handle {
   explicit Datatype(hid_t id) : Handle(id, &H5Tclose) {}
   /// A copy of a predefined type (H5T_NATIVE_DOUBLE, H5T_IEEE_F32LE, ...).
   static Datatype copy_of(hid_t predefined);
-  /// Variable-length, NUL-terminated UTF-8 string (what h5py writes for `str`).
+  /// Variable-length, NUL-terminated UTF-8 string (what h5py writes for `str`; read from old files only).
   static Datatype utf8_string();
+  /// Fixed-length UTF-8 string of `size` > 0 bytes, NUL-padded (what results files store).
+  static Datatype utf8_fixed(std::size_t size);
   H5T_class_t type_class() const;
   bool is_variable_string() const;
 };
@@ -164,6 +171,11 @@ class File : public Handle {
   std::string path_;
 };
 
+/// A creation list of class `cls` (H5P_FILE_CREATE, H5P_GROUP_CREATE, H5P_DATASET_CREATE) for results
+/// files: no object timestamps (the same runs in the same order give the same bytes), and attributes
+/// and links kept in the checksummed object header however many there are.
+PropertyList creation_plist(hid_t cls);
+
 /// Link creation list that marks names as UTF-8 and creates missing intermediate groups off.
 PropertyList utf8_link_plist();
 
@@ -176,8 +188,8 @@ std::vector<std::string> attr_names(const Object& obj);
 /// The type class of an attribute (H5T_STRING, H5T_FLOAT, H5T_INTEGER, ...).
 H5T_class_t attr_class(const Object& obj, const std::string& name);
 
-/// Writes (replacing any existing attribute of that name). Strings are variable-length UTF-8 and
-/// live in the global heap, so long texts do not hit the 64 KiB object-header limit.
+/// Writes (replacing any existing attribute of that name). Strings are fixed-length UTF-8 (NUL-padded
+/// to the longest value); HDF5 moves attributes over 64 KiB out of the object header by itself.
 void write_attr(const Object& obj, const std::string& name, const std::string& value);
 void write_attr(const Object& obj, const std::string& name, const char* value);
 void write_attr(const Object& obj, const std::string& name, std::int64_t value);
@@ -197,7 +209,8 @@ std::vector<std::string> read_attr_strings(const Object& obj, const std::string&
 
 // ---- datasets -------------------------------------------------------------------------------------
 
-/// Numeric datasets of at least this many bytes are chunked and compressed (shuffle + deflate).
+/// Datasets of at least this many bytes are chunked, compressed (shuffle + deflate for numbers, deflate
+/// for strings) and Fletcher-32 checksummed; smaller ones are compact (stored in the object header).
 inline constexpr std::size_t kCompressBytes = 64 * 1024;
 
 /// Writes a numeric dataset of shape dims (rank 0 = scalar) from row-major data; data.size() must
@@ -212,7 +225,7 @@ Dataset write_dataset(const Group& group, const std::string& name, const std::ve
 }
 /// A scalar double dataset.
 Dataset write_scalar(const Group& group, const std::string& name, double value);
-/// A 1-D variable-length UTF-8 string dataset (strings must not contain NUL bytes).
+/// A 1-D fixed-length UTF-8 string dataset, as long as its longest string (strings must not contain NUL).
 Dataset write_strings(const Group& group, const std::string& name,
                       const std::vector<std::string>& values);
 

@@ -10,21 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "io/h5.h"
-
 namespace lorahub::io::detail {
-
-/// Per-open settings of the journaling file driver (copied into the file access list).
-struct DriverConfig {
-  int journal_fd = -1;          ///< append undo records here before overwriting old bytes; -1: none
-  std::uint64_t base_size = 0;  ///< file size when the transaction began: bytes below it are "old"
-  double lock_wait_s = 30.0;    ///< how long a busy file lock (e.g. an open h5py reader) is retried
-};
-
-/// A file access list for the journaling POSIX driver with this config: earliest file format
-/// (superblock v0, no "open for write" flag that a kill would leave set), H5F_CLOSE_STRONG, and a
-/// metadata cache large enough that writing one run evicts (and so rewrites) nothing early.
-h5::PropertyList make_fapl(const DriverConfig& config);
 
 /// The undo journal of one write transaction on an existing file.
 class Journal {
@@ -62,18 +48,8 @@ class Journal {
 /// Throws when a live writer holds the journal, or the file cannot be opened for writing.
 bool recover(const std::string& file);
 
-/// fsync of a file by path, and of the directory that holds a path (for renames and unlinks).
-void sync_file(const std::string& path);
-void sync_parent_dir(const std::string& path);
-
-// ---- crash injection, for tests only --------------------------------------------------------------
-// Every durable step of a transaction or a recovery (journal record, write, truncate, fsync,
-// unlink, rename) is a numbered crash point.
-
-/// From now on, the n-th crash point reached SIGKILLs this process (n <= 0: never, just count).
-/// torn: at points that write bytes, the first half of them is written before the kill.
-void arm_crash(long n, bool torn);
-/// Crash points passed since the last arm_crash.
-long crash_points_passed();
+/// Appends undo records holding the `len` bytes at `addr` of `file` (read through file_fd, as they are
+/// before they are overwritten) to the journal and fsyncs it; each record is a crash point (torn: half of it).
+void append_undo_records(int journal_fd, int file_fd, std::uint64_t addr, std::uint64_t len, const std::string& file);
 
 }  // namespace lorahub::io::detail

@@ -217,7 +217,9 @@ PeftExportReport export_peft_adapter(const RunRecord& run, const std::string& di
   report.min_peft_version = minor_text(needs);
 
   fs::create_directories(dir);
-  write_text(fs::path(dir) / "adapter_config.json", config.dump(2) + "\n");
+  // A stored text that is not UTF-8 (a model path from an odd file system) is replaced, not thrown.
+  write_text(fs::path(dir) / "adapter_config.json",
+             config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   std::vector<core::TensorRef> refs;
   for (const auto& m : run.composed) {
     refs.push_back(core::TensorRef{m.name, core::DType::kF32, m.shape, m.data.data(), m.data.size() * sizeof(float)});

@@ -17,24 +17,26 @@
 
 #include "io/h5.h"
 #include "io/journal.h"
+#include "io/journal_driver.h"
+#include "io/posix_io.h"
+#include "io/run_group.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/version.h"
+#include "lorahub/io/merge.h"
 
 
 namespace lorahub::io {
 namespace {
 
+using detail::check_attr_name;
+using detail::check_key;
+using detail::kComplete;
+using detail::run_label;
+
 constexpr const char* kLorahub = "lorahub";
 constexpr const char* kSeedPrefix = "seed_";
-constexpr const char* kComplete = "complete";
-constexpr const char* kFailed = "failed";
 constexpr const char* kIncomplete = "incomplete";
-
-const std::set<std::string>& reserved_run_attrs() {
-  static const std::set<std::string> names = {"task",     "method",   "seed",          "status",
-                                              "failure_reason", "accuracy", "adapter_config"};
-  return names;
-}
+constexpr const char* kDamaged = "damaged";
 
 const std::set<std::string>& reserved_root_attrs() {
   static const std::set<std::string> names = {"format", "format_version", "software_version"};
@@ -44,25 +46,6 @@ const std::set<std::string>& reserved_root_attrs() {
 bool file_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
-}
-
-void check_link_name(const char* kind, const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-      name.find('\0') != std::string::npos) {
-    core::fail(kind, " '", name, "' cannot name an HDF5 group or dataset (empty, '.', '..', or contains '/' or NUL)");
-  }
-}
-
-void check_key(const std::string& task, const std::string& method) {
-  check_link_name("task", task);
-  check_link_name("method", method);
-  if (method.rfind(kSeedPrefix, 0) == 0) {
-    core::fail("method '", method, "' may not start with 'seed_' (it would clash with lorahub run groups)");
-  }
-}
-
-void check_attr_name(const char* kind, const std::string& name) {
-  if (name.empty() || name.find('\0') != std::string::npos) core::fail(kind, " name '", name, "' is empty or has NUL");
 }
 
 std::string seed_name(std::int64_t seed) { return kSeedPrefix + std::to_string(seed); }
@@ -79,12 +62,67 @@ bool parse_seed(const std::string& name, std::int64_t* seed) {
   return true;
 }
 
-std::string run_label(const std::string& task, const std::string& method, std::int64_t seed) {
-  return core::cat("run (task '", task, "', method '", method, "', seed ", seed, ")");
+// The status attribute is written last, so it is the run's complete marker; a value that is neither
+// status means the group is damaged.
+std::string status_of(const h5::Group& run) {
+  if (!h5::has_attr(run, "status")) return kIncomplete;
+  std::string status = h5::read_attr_string(run, "status");
+  if (status != kComplete && status != detail::kFailed) {
+    core::fail("attribute 'status' of ", run.where(), " is '", status, "', not 'complete' or 'failed'");
+  }
+  return status;
 }
 
-std::string status_of(const h5::Group& run) {
-  return h5::has_attr(run, "status") ? h5::read_attr_string(run, "status") : kIncomplete;
+RunKey damaged(std::string task, std::string method, std::int64_t seed, std::string group, const std::string& why,
+               bool container) {
+  return {std::move(task), std::move(method), seed, kDamaged, std::move(group), why, container};
+}
+
+struct Listing {
+  h5::Group group;
+  std::vector<std::string> children;
+};
+
+// A task or method group and its children; nullopt when `name` is no group, or when the group cannot
+// be read (then it is one damaged entry in `out`).
+std::optional<Listing> open_listing(const h5::Group& parent, const std::string& name, const std::string& task,
+                                    const std::string& method, std::vector<RunKey>& out) {
+  try {
+    if (!parent.has_group(name)) return std::nullopt;
+    Listing listing{parent.open_group(name), {}};
+    listing.children = listing.group.children();
+    return listing;
+  } catch (const core::Error& e) {
+    out.push_back(damaged(task, method, 0, parent.child_path(name), e.what(), true));
+    return std::nullopt;
+  }
+}
+
+// The runs of one task group; a damaged run or method group is listed as such.
+void list_task(const h5::Group& runs, const std::string& task, std::vector<RunKey>& out) {
+  std::optional<Listing> task_group = open_listing(runs, task, task, "", out);
+  if (!task_group) return;
+  auto add_run = [&](const h5::Group& parent, const std::string& method, std::int64_t seed, const std::string& name) {
+    try {
+      if (!parent.has_group(name)) return;
+      h5::Group run = parent.open_group(name);
+      out.push_back({task, method, seed, status_of(run), run.path(), "", false});
+    } catch (const core::Error& e) {
+      out.push_back(damaged(task, method, seed, parent.child_path(name), e.what(), false));
+    }
+  };
+  for (const std::string& child : task_group->children) {
+    std::int64_t seed = 0;
+    if (parse_seed(child, &seed)) {
+      add_run(task_group->group, kLorahub, seed, child);
+      continue;
+    }
+    std::optional<Listing> method_group = open_listing(task_group->group, child, task, child, out);
+    if (!method_group) continue;
+    for (const std::string& name : method_group->children) {
+      if (parse_seed(name, &seed)) add_run(method_group->group, child, seed, name);
+    }
+  }
 }
 
 h5::File open_read(const std::string& path, const ResultStoreOptions& options) {
@@ -111,244 +149,42 @@ std::optional<h5::Group> find_run(const h5::Group& root, const std::string& task
 }
 
 // One write transaction: journal, open read-write, body, close + fsync, commit; any failure
-// rolls the file back to where it was before the call.
+// rolls the file back to where it was before the call. Errors say `what` was being written.
 template <class Body>
-void transact(const std::string& path, const ResultStoreOptions& options, Body&& body) {
-  detail::recover(path);
+void transact(const std::string& path, const ResultStoreOptions& options, const std::string& what, Body&& body) {
+  detail::WriteFailure failure;
   std::optional<detail::Journal> journal;
-  if (options.journal) journal.emplace(detail::Journal::begin(path));
+  bool opened = false;
   try {
+    detail::recover(path);
+    if (options.journal) journal.emplace(detail::Journal::begin(path));
     detail::DriverConfig config;
     if (journal) {
       config.journal_fd = journal->fd();
       config.base_size = journal->base_size();
     }
     config.lock_wait_s = options.lock_wait_s;
+    config.failure = &failure;
     h5::PropertyList fapl = detail::make_fapl(config);
+    opened = true;
     h5::File file = h5::File::open(path, H5F_ACC_RDWR, fapl.id());
     body(file);
     file.close();
+    if (failure.failed) throw core::Error(failure.message);
   } catch (const std::exception& e) {
-    if (journal) {
-      try {
-        journal->rollback();
-      } catch (const std::exception& r) {
-        throw core::Error(core::cat(e.what(), "; rolling the write back failed too (", r.what(),
-                                    "); the journal stays and the next open retries"));
-      }
+    // A failed write is the cause of whatever HDF5 said after it.
+    const std::string failed = core::cat(what, " in ", path, " failed: ", failure.failed ? failure.message : e.what());
+    constexpr const char* kUnchanged = "; the file is as it was before this write";
+    if (!opened) core::fail(failed, kUnchanged);
+    if (!journal) core::fail(failed);
+    try {
+      journal->rollback();
+    } catch (const std::exception& r) {
+      core::fail(failed, "; rolling the write back failed too (", r.what(), "); the journal stays and the next open retries");
     }
-    throw;
+    core::fail(failed, kUnchanged);
   }
   if (journal) journal->commit();
-}
-
-std::string adapter_config_json(const RunRecord& run) {
-  nlohmann::json obj = nlohmann::json::object();
-  for (const auto& [key, value] : run.adapter_config) {
-    nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
-    obj[key] = parsed.is_discarded() ? nlohmann::json(value) : std::move(parsed);
-  }
-  try {
-    return obj.dump();
-  } catch (const nlohmann::json::exception& e) {
-    core::fail("adapter_config of ", run_label(run.task, run.method, run.seed), " is not valid UTF-8: ", e.what());
-  }
-}
-
-std::map<std::string, std::string> parse_adapter_config(const std::string& text, const std::string& where) {
-  nlohmann::json obj = nlohmann::json::parse(text, nullptr, false);
-  if (obj.is_discarded() || !obj.is_object()) core::fail(where, " is not a JSON object: ", text);
-  std::map<std::string, std::string> out;
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    out[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
-  }
-  return out;
-}
-
-void validate(const RunRecord& r) {
-  check_key(r.task, r.method);
-  const std::string label = run_label(r.task, r.method, r.seed);
-  if (r.status != kComplete && r.status != kFailed) {
-    core::fail(label, ": status must be 'complete' or 'failed', got '", r.status, "'");
-  }
-  for (const auto& [name, value] : r.text_attrs) {
-    check_attr_name("text attribute", name);
-    if (reserved_run_attrs().count(name)) core::fail(label, ": text attribute '", name, "' is a reserved name");
-    if (r.number_attrs.count(name)) core::fail(label, ": '", name, "' is both a text and a number attribute");
-  }
-  for (const auto& [name, value] : r.number_attrs) {
-    check_attr_name("number attribute", name);
-    if (reserved_run_attrs().count(name)) core::fail(label, ": number attribute '", name, "' is a reserved name");
-  }
-  for (std::size_t i = 1; i < r.history_weights.size(); ++i) {
-    if (r.history_weights[i].size() != r.history_weights[0].size()) {
-      core::fail(label, ": history_weights row ", i, " has ", r.history_weights[i].size(),
-                 " values, row 0 has ", r.history_weights[0].size());
-    }
-  }
-  std::set<std::string> keys;
-  for (const core::NamedArray& m : r.composed) {
-    check_link_name("composed key", m.name);
-    if (!keys.insert(m.name).second) core::fail(label, ": composed key '", m.name, "' appears twice");
-    std::uint64_t n = 1;
-    for (std::int64_t d : m.shape) {
-      if (d < 0) core::fail(label, ": composed '", m.name, "' has a negative extent ", d);
-      if (d != 0 && n > UINT64_MAX / static_cast<std::uint64_t>(d)) core::fail(label, ": composed '", m.name, "' is too large");
-      n *= static_cast<std::uint64_t>(d);
-    }
-    if (n != m.data.size()) {
-      core::fail(label, ": composed '", m.name, "' has shape of ", n, " values but ", m.data.size(), " data");
-    }
-  }
-  if (r.status != kComplete) return;
-  // A complete run's arrays describe the same modules, evaluations and examples.
-  const std::size_t n_modules = r.module_names.size();
-  auto expect = [&](const char* what, std::size_t got, std::size_t want, const char* of) {
-    if (got != want) core::fail(label, ": ", what, " has ", got, " entries, expected ", want, " (", of, ")");
-  };
-  if (!r.best_weights.empty()) expect("best_weights", r.best_weights.size(), n_modules, "one per module");
-  if (!r.history_weights.empty()) expect("history_weights rows", r.history_weights[0].size(), n_modules, "one per module");
-  expect("history_loss", r.history_loss.size(), r.history_weights.size(), "one per history_weights row");
-  expect("train_targets", r.train_targets.size(), r.train_inputs.size(), "one per train input");
-  expect("test_targets", r.test_targets.size(), r.test_inputs.size(), "one per test input");
-  expect("predictions", r.predictions.size(), r.test_inputs.size(), "one per test input");
-  expect("correct", r.correct.size(), r.test_inputs.size(), "one per test input");
-  if (!r.input_tokens.empty()) expect("input_tokens", r.input_tokens.size(), r.test_inputs.size(), "one per test input");
-}
-
-void write_run_group(const h5::Group& g, const RunRecord& run, const std::string& adapter_json) {
-  h5::write_attr(g, "task", run.task);
-  h5::write_attr(g, "method", run.method);
-  h5::write_attr(g, "seed", static_cast<std::int64_t>(run.seed));
-  if (!run.failure_reason.empty()) h5::write_attr(g, "failure_reason", run.failure_reason);
-  for (const auto& [name, value] : run.text_attrs) h5::write_attr(g, name, value);
-  for (const auto& [name, value] : run.number_attrs) h5::write_attr(g, name, value);
-  h5::write_attr(g, "accuracy", run.accuracy);
-  h5::write_attr(g, "adapter_config", adapter_json);
-
-  h5::write_strings(g, "module_names", run.module_names);
-  h5::write_dataset(g, "best_weights", run.best_weights);
-  h5::write_scalar(g, "best_loss", run.best_loss);
-  h5::write_scalar(g, "accuracy", run.accuracy);
-  {
-    h5::Group history = g.create_group("history");
-    hsize_t evals = run.history_weights.size();
-    hsize_t width = evals > 0 ? run.history_weights[0].size() : run.module_names.size();
-    std::vector<double> flat;
-    flat.reserve(static_cast<std::size_t>(evals * width));
-    for (const auto& row : run.history_weights) flat.insert(flat.end(), row.begin(), row.end());
-    h5::write_dataset(history, "weights", flat, {evals, width});
-    h5::write_dataset(history, "loss", run.history_loss);
-  }
-  {
-    h5::Group train = g.create_group("train");
-    h5::write_strings(train, "inputs", run.train_inputs);
-    h5::write_strings(train, "targets", run.train_targets);
-  }
-  {
-    h5::Group test = g.create_group("test");
-    h5::write_strings(test, "inputs", run.test_inputs);
-    h5::write_strings(test, "targets", run.test_targets);
-    h5::write_strings(test, "predictions", run.predictions);
-    h5::write_dataset(test, "correct", run.correct);
-    h5::write_dataset(test, "input_tokens", run.input_tokens);
-  }
-  {
-    h5::Group composed = g.create_group("composed");
-    for (std::size_t i = 0; i < run.composed.size(); ++i) {
-      const core::NamedArray& m = run.composed[i];
-      std::vector<hsize_t> dims(m.shape.begin(), m.shape.end());
-      h5::Dataset ds = h5::write_dataset(composed, m.name, m.data, dims);
-      h5::write_attr(ds, "shape", m.shape);
-      h5::write_attr(ds, "index", static_cast<std::int64_t>(i));
-    }
-  }
-  // Last: a group with a status is a finished one.
-  h5::write_attr(g, "status", run.status);
-}
-
-template <class T>
-std::vector<T> read_1d(const h5::Group& g, const std::string& name) {
-  std::vector<hsize_t> dims;
-  std::vector<T> v = h5::read_dataset<T>(g, name, &dims);
-  if (dims.size() != 1) {
-    core::fail("dataset '", g.child_path(name), "' in ", g.file(), " has rank ", dims.size(), ", expected 1");
-  }
-  return v;
-}
-
-RunRecord read_run_group(const h5::Group& g, const std::string& task, const std::string& method,
-                         std::int64_t seed, const std::string& status) {
-  RunRecord r;
-  r.task = task;
-  r.method = method;
-  r.seed = seed;
-  r.status = status;
-  if (h5::has_attr(g, "failure_reason")) r.failure_reason = h5::read_attr_string(g, "failure_reason");
-  for (const std::string& name : h5::attr_names(g)) {
-    if (reserved_run_attrs().count(name)) continue;
-    H5T_class_t cls = h5::attr_class(g, name);
-    if (cls == H5T_STRING) {
-      r.text_attrs[name] = h5::read_attr_string(g, name);
-    } else if (cls == H5T_FLOAT) {
-      r.number_attrs[name] = h5::read_attr_double(g, name);
-    }
-  }
-  if (h5::has_attr(g, "adapter_config")) {
-    r.adapter_config = parse_adapter_config(h5::read_attr_string(g, "adapter_config"),
-                                            "attribute 'adapter_config' of " + g.where());
-  }
-  r.module_names = h5::read_strings(g, "module_names");
-  r.best_weights = read_1d<double>(g, "best_weights");
-  r.best_loss = h5::read_scalar(g, "best_loss");
-  r.accuracy = h5::read_scalar(g, "accuracy");
-  {
-    h5::Group history = g.open_group("history");
-    std::vector<hsize_t> dims;
-    std::vector<double> flat = h5::read_dataset<double>(history, "weights", &dims);
-    if (dims.size() != 2) core::fail("dataset '", history.child_path("weights"), "' in ", g.file(), " has rank ", dims.size(), ", expected 2");
-    r.history_weights.resize(static_cast<std::size_t>(dims[0]));
-    for (std::size_t i = 0; i < r.history_weights.size(); ++i) {
-      auto begin = flat.begin() + static_cast<std::ptrdiff_t>(i * dims[1]);
-      r.history_weights[i].assign(begin, begin + static_cast<std::ptrdiff_t>(dims[1]));
-    }
-    r.history_loss = read_1d<double>(history, "loss");
-  }
-  {
-    h5::Group train = g.open_group("train");
-    r.train_inputs = h5::read_strings(train, "inputs");
-    r.train_targets = h5::read_strings(train, "targets");
-  }
-  {
-    h5::Group test = g.open_group("test");
-    r.test_inputs = h5::read_strings(test, "inputs");
-    r.test_targets = h5::read_strings(test, "targets");
-    r.predictions = h5::read_strings(test, "predictions");
-    r.correct = read_1d<std::uint8_t>(test, "correct");
-    r.input_tokens = read_1d<std::int64_t>(test, "input_tokens");
-  }
-  {
-    h5::Group composed = g.open_group("composed");
-    std::vector<std::pair<std::int64_t, core::NamedArray>> items;
-    for (const std::string& name : composed.children()) {
-      core::NamedArray m;
-      m.name = name;
-      std::vector<hsize_t> dims;
-      m.data = h5::read_dataset<float>(composed, name, &dims);
-      h5::Dataset ds = composed.open_dataset(name);
-      m.shape = h5::has_attr(ds, "shape") ? h5::read_attr_int64s(ds, "shape")
-                                          : std::vector<std::int64_t>(dims.begin(), dims.end());
-      if (m.shape != std::vector<std::int64_t>(dims.begin(), dims.end())) {
-        core::fail("attribute 'shape' of ", ds.where(), " disagrees with the dataset's extents");
-      }
-      std::int64_t index = h5::has_attr(ds, "index") ? h5::read_attr_int64(ds, "index")
-                                                     : static_cast<std::int64_t>(items.size());
-      items.emplace_back(index, std::move(m));
-    }
-    std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (auto& item : items) r.composed.push_back(std::move(item.second));
-  }
-  return r;
 }
 
 }  // namespace
@@ -372,10 +208,20 @@ ResultStore::ResultStore(const std::string& path, Mode mode, ResultStoreOptions 
       break;
     case Mode::kResume:
       detail::recover(path_);
-      if (exists) {
-        check_format();
-      } else {
+      if (!exists) {
         create_file();
+        break;
+      }
+      if (std::int64_t version = check_format(); version < kFormatVersion) {
+        core::fail(path_, " has format_version ", version, " (written by an older lorahub-hpc, without metadata ",
+                   "checksums): it can be read but not continued; copy its runs into a new file with `lorahub merge ",
+                   "NEW.h5 ", path_, "` and resume NEW.h5");
+      }
+      for (const RunKey& k : list_runs()) {
+        if (k.status == kDamaged) {
+          core::fail(path_, " cannot be continued: group ", k.group, " is damaged (", k.problem, "); ",
+                     kDamagedRunsAdvice);
+        }
       }
       break;
     case Mode::kCreate:
@@ -395,9 +241,11 @@ void ResultStore::create_file() const {
   // Built under a temporary name and renamed into place, so the path never holds half a file.
   std::string tmp = core::cat(path_, ".tmp.", ::getpid());
   ::unlink(tmp.c_str());
+  detail::WriteFailure failure;
   try {
     detail::DriverConfig config;
     config.lock_wait_s = options_.lock_wait_s;
+    config.failure = &failure;
     h5::PropertyList fapl = detail::make_fapl(config);
     h5::File file = h5::File::create(tmp, fapl.id(), true);
     {
@@ -408,17 +256,19 @@ void ResultStore::create_file() const {
       root.create_group("runs");
     }
     file.close();
+    if (failure.failed) throw core::Error(failure.message);
     if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
       core::fail("renaming ", tmp, " to results file ", path_, ": ", std::strerror(errno));
     }
-  } catch (...) {
+  } catch (const std::exception& e) {
     ::unlink(tmp.c_str());
+    if (failure.failed) core::fail("creating results file ", path_, " failed: ", failure.message);
     throw;
   }
   detail::sync_parent_dir(path_);
 }
 
-void ResultStore::check_format() const {
+std::int64_t ResultStore::check_format() const {
   h5::File file = open_read(path_, options_);
   h5::Group root = file.root();
   std::string format;
@@ -433,6 +283,7 @@ void ResultStore::check_format() const {
   if (version > kFormatVersion) {
     core::fail(path_, " has format_version ", version, "; this build reads up to ", kFormatVersion);
   }
+  return version;
 }
 
 void ResultStore::set_job_attrs(const std::map<std::string, std::string>& attrs) {
@@ -441,7 +292,7 @@ void ResultStore::set_job_attrs(const std::map<std::string, std::string>& attrs)
     check_attr_name("job attribute", name);
     if (reserved_root_attrs().count(name)) core::fail("job attribute '", name, "' is reserved");
   }
-  transact(path_, options_, [&](h5::File& file) {
+  transact(path_, options_, "setting job attributes", [&](h5::File& file) {
     h5::Group root = file.root();
     for (const auto& [name, value] : attrs) h5::write_attr(root, name, value);
   });
@@ -459,10 +310,11 @@ std::map<std::string, std::string> ResultStore::job_attrs() const {
 
 void ResultStore::write_run(const RunRecord& run) {
   require_writable("write_run");
-  validate(run);
-  const std::string adapter_json = adapter_config_json(run);
+  detail::validate_run(run);
+  const std::string adapter_json = detail::adapter_config_json(run);
   const std::string label = run_label(run.task, run.method, run.seed);
-  transact(path_, options_, [&](h5::File& file) {
+  detail::run_write_begins();
+  transact(path_, options_, "writing " + label, [&](h5::File& file) {
     h5::Group root = file.root();
     h5::Group parent = root.require_group("runs").require_group(run.task);
     if (run.method != kLorahub) parent = parent.require_group(run.method);
@@ -473,7 +325,7 @@ void ResultStore::write_run(const RunRecord& run) {
       }
       parent.remove(name);
     }
-    write_run_group(parent.create_group(name), run, adapter_json);
+    detail::write_run_group(parent.create_group(name), run, adapter_json);
   });
 }
 
@@ -490,44 +342,36 @@ std::vector<RunKey> ResultStore::list_runs() const {
   std::vector<RunKey> out;
   if (!root.has_group("runs")) return out;
   h5::Group runs = root.open_group("runs");
-  for (const std::string& task : runs.children()) {
-    if (!runs.has_group(task)) continue;
-    h5::Group task_group = runs.open_group(task);
-    for (const std::string& child : task_group.children()) {
-      if (!task_group.has_group(child)) continue;
-      std::int64_t seed = 0;
-      if (parse_seed(child, &seed)) {
-        h5::Group run = task_group.open_group(child);
-        out.push_back({task, kLorahub, seed, status_of(run), run.path()});
-        continue;
-      }
-      h5::Group method_group = task_group.open_group(child);
-      for (const std::string& name : method_group.children()) {
-        if (!parse_seed(name, &seed) || !method_group.has_group(name)) continue;
-        h5::Group run = method_group.open_group(name);
-        out.push_back({task, child, seed, status_of(run), run.path()});
-      }
-    }
-  }
+  for (const std::string& task : runs.children()) list_task(runs, task, out);
   std::sort(out.begin(), out.end(), [](const RunKey& a, const RunKey& b) {
-    return std::tie(a.task, a.method, a.seed) < std::tie(b.task, b.method, b.seed);
+    return std::tie(a.task, a.method, a.seed, a.group) < std::tie(b.task, b.method, b.seed, b.group);
   });
   return out;
 }
 
 RunRecord ResultStore::read_run(const std::string& task, const std::string& method, std::int64_t seed) const {
   check_key(task, method);
-  h5::File file = open_read(path_, options_);
-  std::optional<h5::Group> run = find_run(file.root(), task, method, seed);
-  if (!run) {
-    core::fail("no ", run_label(task, method, seed), " in ", path_, " (group ", group_path(task, method, seed), ")");
+  const std::string label = run_label(task, method, seed);
+  const std::string group = group_path(task, method, seed);
+  std::optional<h5::File> file;
+  std::optional<h5::Group> run;
+  std::string status;
+  try {
+    file.emplace(open_read(path_, options_));
+    run = find_run(file->root(), task, method, seed);
+    if (run) status = status_of(*run);
+  } catch (const core::Error& e) {
+    core::fail(label, " in ", path_, " cannot be read (group ", group, "): ", e.what());
   }
-  std::string status = status_of(*run);
+  if (!run) core::fail("no ", label, " in ", path_, " (group ", group, ")");
   if (status == kIncomplete) {
-    core::fail(run_label(task, method, seed), " in ", path_,
-               " is incomplete (no status attribute: its write was interrupted)");
+    core::fail(label, " in ", path_, " is incomplete (no status attribute: its write was interrupted)");
   }
-  return read_run_group(*run, task, method, seed, status);
+  try {
+    return detail::read_run_group(*run, task, method, seed, status);
+  } catch (const core::Error& e) {
+    core::fail(label, " in ", path_, " cannot be read (group ", group, "): ", e.what());
+  }
 }
 
 }  // namespace lorahub::io

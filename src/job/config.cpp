@@ -235,7 +235,7 @@ void JobConfig::set(const std::string& key, const std::string& value, const std:
   } catch (const toml::parse_error&) {
     doc = json{{"v", value}};
   }
-  read_layer(*this, json{{section, json{{name, doc["v"]}}}}, Where{where, fs::current_path().string()}, true);
+  read_layer(*this, json{{section, json{{name, doc["v"]}}}}, Where{where, ""}, true);
 }
 
 void JobConfig::apply_overrides(const std::vector<std::string>& overrides) {

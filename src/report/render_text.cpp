@@ -125,7 +125,8 @@ void issue_notes(const Summary& s, std::ostringstream& md) {
   static const Kind kKinds[] = {{"missing", "Missing runs"},
                                 {"failed", "Failed runs"},
                                 {"incomplete", "Incomplete runs (interrupted writes; rerun with --resume)"},
-                                {"unevaluated", "Complete runs without an accuracy"}};
+                                {"unevaluated", "Complete runs without an accuracy"},
+                                {"damaged", "Damaged runs (their groups cannot be read; `lorahub merge` skips them)"}};
   for (const auto& k : kKinds) {
     // Seeds of one task, method and reason are listed together: "task / LoraHub: seeds 2, 3 — reason".
     std::vector<std::tuple<std::string, std::string, std::string>> keys;
@@ -266,6 +267,10 @@ std::string render_markdown(const Summary& s) {
     notes << ".\n";
   }
   issue_notes(s, notes);
+  if (!s.damaged_groups.empty()) {
+    notes << "- **Damaged groups** (" << s.damaged_groups.size() << "; their runs cannot be listed and count as missing):\n";
+    for (const auto& g : s.damaged_groups) notes << "  - " << md_escape(detail::truncate(g, 300)) << "\n";
+  }
   if (!notes.str().empty()) md << "\n## Notes\n\n" << notes.str();
   return md.str();
 }
@@ -376,6 +381,8 @@ std::string render_json(const Summary& s) {
                            {"kind", i.kind},
                            {"reason", clean_utf8(i.reason)}});
   }
+  j["damaged_groups"] = json::array();
+  for (const auto& g : s.damaged_groups) j["damaged_groups"].push_back(clean_utf8(g));
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 

@@ -218,6 +218,9 @@ Summary summarize(const std::vector<RunFacts>& runs, const std::optional<JobPlan
         } else if (r->status == "incomplete") {
           s.issues.push_back({c.task, c.method, seed, "incomplete", ""});
           ++c.incomplete;
+        } else if (r->status == "damaged") {
+          s.issues.push_back({c.task, c.method, seed, "damaged", r->failure_reason});
+          ++c.failed;
         } else {
           // A run that could not be read, or a status this build does not know.
           s.issues.push_back({c.task, c.method, seed, "failed",
@@ -302,31 +305,32 @@ Summary summarize(const io::ResultStore& store) {
     plan_problem = core::cat(store.path(), " has no job_config attribute, so missing runs cannot be known");
   }
   std::vector<RunFacts> runs;
+  std::vector<std::string> damaged_groups;
   for (const auto& key : store.list_runs()) {
-    if (key.status != "complete" && key.status != "failed") {
-      RunFacts f;
-      f.task = key.task;
-      f.method = key.method;
-      f.seed = key.seed;
-      f.status = key.status;
-      runs.push_back(f);
+    if (key.container) {
+      damaged_groups.push_back(core::cat(key.group, ": ", key.problem));
       continue;
     }
-    try {
-      runs.push_back(facts_of(store.read_run(key.task, key.method, key.seed)));
-    } catch (const core::Error& e) {
-      // One damaged group should not hide every other result; it is listed with the failures.
-      RunFacts f;
-      f.task = key.task;
-      f.method = key.method;
-      f.seed = key.seed;
-      f.status = "unreadable";
-      f.failure_reason = core::cat("cannot be read: ", e.what());
-      runs.push_back(f);
+    RunFacts f;
+    f.task = key.task;
+    f.method = key.method;
+    f.seed = key.seed;
+    f.status = key.status;
+    f.failure_reason = key.problem;
+    if (key.status == "complete" || key.status == "failed") {
+      // Each run is read on its own: one damaged group does not hide the others.
+      try {
+        f = facts_of(store.read_run(key.task, key.method, key.seed));
+      } catch (const core::Error& e) {
+        f.status = "damaged";
+        f.failure_reason = e.what();
+      }
     }
+    runs.push_back(f);
   }
   Summary s = summarize(runs, plan, store.path());
   s.plan_problem = plan_problem;
+  s.damaged_groups = std::move(damaged_groups);
   attrs.erase("job_config");
   s.file_attrs = attrs;
   return s;

@@ -32,6 +32,12 @@ class RecordWriter {
     queue_.push_back(std::move(record));
     cv_.notify_all();
   }
+  /// Rethrows the error of an earlier write, if any (the coordinator polls this between results, so a
+  /// full disk stops the job within one work item instead of at the next finished run).
+  void check() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error_) std::rethrow_exception(error_);
+  }
   /// Waits until every queued run is written; rethrows a write error.
   void flush() {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -58,6 +64,9 @@ class RecordWriter {
       lock.lock();
       busy_ = false;
       if (error && !error_) error_ = error;
+      // After a failed write the job ends: the runs still queued are left to --resume rather than
+      // each failing in turn against the same full disk.
+      if (error_) queue_.clear();
       cv_.notify_all();
     }
   }

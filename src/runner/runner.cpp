@@ -183,8 +183,20 @@ JobOutcome run_job(job::JobConfig config, const RunnerOptions& options, const Wo
       scheduler = search_progress.get();
     }
   }
-  outcome.stats = distributed::run(comm, scheduler, loaded.handler);
-  if (writer) writer->flush();
+  distributed::CoordinatorOptions coordination;
+  // The writer is checked after every result: a failed write (a full disk) stops the job within one work item.
+  if (writer) coordination.on_result = [&](const core::WorkResult&, std::size_t) { writer->check(); };
+  // Rank 0 has stopped the workers by the time it throws; every rank learns it here and exits non-zero, with the
+  // one error printed by rank 0.
+  std::string error;
+  try {
+    outcome.stats = distributed::run(comm, scheduler, loaded.handler, coordination);
+    if (writer) writer->flush();
+  } catch (const std::exception& e) {
+    if (!comm.is_root()) throw;
+    error = e.what();
+  }
+  agree(comm, error);
   outcome.skipped = static_cast<std::int64_t>(p.skip.size());
   if (comm.is_root()) core::log_info(outcome.stats.summary());
   if (driver) outcome.evaluations = driver->evaluations();

@@ -39,10 +39,20 @@ def same_array(actual, expected, where):
     check(bool(equal.all()), f"{where}: values differ at {np.flatnonzero(~equal)[:5]}")
 
 
+def text(attrs, key):
+    """A string attribute: fixed-length UTF-8, which h5py hands back as bytes."""
+    value = attrs[key]
+    info = h5py.check_string_dtype(attrs.get_id(key).dtype)
+    check(info is not None and info.encoding == "utf-8" and info.length is not None,
+          f"attribute {key}: dtype {attrs.get_id(key).dtype} is not fixed-length UTF-8")
+    check(isinstance(value, bytes), f"attribute {key}: {type(value)}, expected bytes")
+    return value.decode("utf-8")
+
+
 def strings(ds, expected):
     info = h5py.check_string_dtype(ds.dtype)
-    check(info is not None and info.encoding == "utf-8" and info.length is None,
-          f"{ds.name}: dtype {ds.dtype} is not variable-length UTF-8")
+    check(info is not None and info.encoding == "utf-8" and info.length is not None,
+          f"{ds.name}: dtype {ds.dtype} is not fixed-length UTF-8")
     check(ds.ndim == 1 and ds.shape == (len(expected),), f"{ds.name}: shape {ds.shape}, expected ({len(expected)},)")
     values = [str(v) for v in ds.asstr()[()]] if len(expected) else []
     check(values == expected, f"{ds.name}: {values[:3]}... != {expected[:3]}...")
@@ -57,14 +67,14 @@ def numeric(ds, dtype, shape, expected):
 
 def check_run(g, e):
     name = g.name
-    check(g.attrs["task"] == e["task"], f"{name}: task {g.attrs['task']!r}")
-    check(g.attrs["method"] == e["method"], f"{name}: method {g.attrs['method']!r}")
+    check(text(g.attrs, "task") == e["task"], f"{name}: task {g.attrs['task']!r}")
+    check(text(g.attrs, "method") == e["method"], f"{name}: method {g.attrs['method']!r}")
     check(g.attrs["seed"].dtype == np.int64 and int(g.attrs["seed"]) == e["seed"], f"{name}: seed")
-    check(g.attrs["status"] == e["status"], f"{name}: status {g.attrs['status']!r}")
+    check(text(g.attrs, "status") == e["status"], f"{name}: status {g.attrs['status']!r}")
     if e["failure_reason"]:
-        check(g.attrs["failure_reason"] == e["failure_reason"], f"{name}: failure_reason")
+        check(text(g.attrs, "failure_reason") == e["failure_reason"], f"{name}: failure_reason")
     for key, value in e["text_attrs"].items():
-        check(isinstance(g.attrs[key], str) and g.attrs[key] == value, f"{name}: text attribute {key}")
+        check(text(g.attrs, key) == value, f"{name}: text attribute {key}")
     for key, value in e["number_attrs"].items():
         check(g.attrs[key].dtype == np.float64 and same(g.attrs[key], num(value)), f"{name}: number attribute {key}")
     expected_attrs = {"task", "method", "seed", "status", "accuracy", "adapter_config"}
@@ -72,7 +82,7 @@ def check_run(g, e):
     if e["failure_reason"]:
         expected_attrs.add("failure_reason")
     check(set(g.attrs) == expected_attrs, f"{name}: attributes {sorted(set(g.attrs) ^ expected_attrs)} unexpected/missing")
-    check(json.loads(g.attrs["adapter_config"]) == e["adapter_config"], f"{name}: adapter_config")
+    check(json.loads(text(g.attrs, "adapter_config")) == e["adapter_config"], f"{name}: adapter_config")
 
     check(set(g.keys()) == RUN_MEMBERS, f"{name}: members {sorted(g.keys())}")
     check(g["accuracy"].shape == () and same(g["accuracy"][()], num(e["accuracy"])), f"{name}: accuracy dataset")
@@ -121,11 +131,11 @@ def main(path, expected_path):
     with open(expected_path, encoding="utf-8") as f:
         expected = json.load(f)
     with h5py.File(path, "r") as f:
-        check(f.attrs["format"] == "lorahub-hpc results", f"format {f.attrs['format']!r}")
-        check(f.attrs["format_version"].dtype == np.int64 and int(f.attrs["format_version"]) == 1, "format_version")
-        check(f.attrs["software_version"] == expected["software_version"], "software_version")
-        check(f.attrs["job_config"] == expected["job_config"], "job_config")
-        json.loads(f.attrs["job_config"])
+        check(text(f.attrs, "format") == "lorahub-hpc results", f"format {f.attrs['format']!r}")
+        check(f.attrs["format_version"].dtype == np.int64 and int(f.attrs["format_version"]) == 2, "format_version")
+        check(text(f.attrs, "software_version") == expected["software_version"], "software_version")
+        check(text(f.attrs, "job_config") == expected["job_config"], "job_config")
+        json.loads(text(f.attrs, "job_config"))
         check(list(f.keys()) == ["runs"], f"root members {list(f.keys())}")
         groups = run_groups(f["runs"])
         wanted = sorted(run["group"] for run in expected["runs"])

@@ -1,24 +1,23 @@
 // Kill tests of the results file: a forked writer is SIGKILLed (1) at every durable step of a write
-// and of a rollback, whole or with the write in flight torn in half, and (2) at random moments while
+// and of a rollback, whole or with the write in flight torn in half, and (2) at seeded crash points while
 // it writes runs in a loop; after each kill the file must reopen with every earlier run intact.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "io/journal.h"
+#include "io/posix_io.h"
 #include "io/run_fixtures.h"
 #include "lorahub/core/random.h"
 #include "lorahub/io/result_store.h"
@@ -281,7 +280,7 @@ TEST(ResultStoreCrash, KillDuringRollbackIsRepairedByTheNextOpen) {
   EXPECT_GT(rollback_kills, states);
 }
 
-TEST(ResultStoreCrash, RandomKillsWhileWritingRunsInALoop) {
+TEST(ResultStoreCrash, SeededKillsWhileWritingRunsInALoop) {
   TempDir dir;
   const std::string path = dir.file("loop.h5");
   const RunShape big{20, 16, 16, 1024, 60};  // 16 composed matrices of 64 KiB: 1 MiB per run
@@ -296,6 +295,7 @@ TEST(ResultStoreCrash, RandomKillsWhileWritingRunsInALoop) {
     return status == "failed" ? make_failed_run(task, method, seed) : make_run(task, method, seed, big);
   };
   // Seeds 4 are first recorded as failed and then replaced, as a retried run would be.
+  int writes = 0;
   auto writer = [&] {
     ResultStore store(path, Mode::kResume);
     std::map<std::string, std::string> status;
@@ -303,37 +303,41 @@ TEST(ResultStoreCrash, RandomKillsWhileWritingRunsInALoop) {
     for (const auto& [task, method, seed] : keys) {
       std::string key = task + "/" + method + "/" + std::to_string(seed);
       if (status[key] == "complete") continue;
-      if (seed == 4 && status[key] != "failed") store.write_run(expected(task, method, seed, "failed"));
+      if (seed == 4 && status[key] != "failed") {
+        store.write_run(expected(task, method, seed, "failed"));
+        ++writes;
+      }
       store.write_run(expected(task, method, seed, "complete"));
+      ++writes;
     }
   };
 
-  // Size the delays to the time one run takes here (this only spreads the kills; nothing asserts it).
-  double run_seconds = 0;
-  {
-    TempDir probe;
-    ResultStore store(probe.file("probe.h5"), Mode::kCreate);
-    auto start = std::chrono::steady_clock::now();
-    store.write_run(make_run("probe", "lorahub", 0, big));
-    run_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
+  // The kills land at seeded crash points (every durable step is one: journal record, write, truncate,
+  // fsync, unlink) within the next three writes' worth of wherever the writer is, its rollback of the
+  // previous kill included. Nothing depends on timing, so the same kills happen on every machine.
+  detail::arm_crash(0, false);
+  writer();
+  const long points_per_write = detail::crash_points_passed() / writes;
+  ASSERT_GT(points_per_write, 5);
+  std::remove(path.c_str());
 
   core::Rng rng(20240607);
-  // Kills come on average every 0.75 run, so the writer is still busy for all of them.
   const int kKills = 40;
   std::map<std::string, std::string> durable;  // key -> status seen complete after some kill
-  int kills = 0, hot = 0, finished_early = 0;
+  int kills = 0, torn = 0, hot = 0, finished = 0, jobs = 1;
   for (int i = 0; i < kKills; ++i) {
-    double delay = rng.uniform() * 1.5 * run_seconds;
-    pid_t pid = spawn(writer);
-    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
-    ::kill(pid, SIGKILL);
-    int status = wait_for(pid);
+    const long point = 1 + static_cast<long>(rng.below(static_cast<std::uint64_t>(points_per_write * 3)));
+    const bool tear = rng.below(2) == 1;
+    int status = wait_for(spawn([&] {
+      detail::arm_crash(point, tear);
+      writer();
+    }));
     if (killed(status)) {
       ++kills;
+      torn += tear;
     } else {
       ASSERT_TRUE(exited_ok(status)) << "writer failed on its own, kill " << i;
-      ++finished_early;
+      ++finished;  // it ran out of work before the crash point
     }
     hot += exists(detail::Journal::path_for(path));
     if (!exists(path)) continue;  // killed before the file was first renamed into place
@@ -346,7 +350,7 @@ TEST(ResultStoreCrash, RandomKillsWhileWritingRunsInALoop) {
       EXPECT_EQ(run_difference(store.read_run(k.task, k.method, k.seed),
                                expected(k.task, k.method, k.seed, k.status)),
                 "")
-          << key_text(k) << " after kill " << i << " (" << delay * 1000 << " ms)";
+          << key_text(k) << " after kill " << i << " (crash point " << point << (tear ? ", torn" : "") << ")";
     }
     for (const auto& [key, st] : durable) {
       EXPECT_EQ(now[key], "complete") << key << " was complete before kill " << i;
@@ -354,11 +358,19 @@ TEST(ResultStoreCrash, RandomKillsWhileWritingRunsInALoop) {
     for (const auto& [key, st] : now) {
       if (st == "complete") durable[key] = st;
     }
+    if (durable.size() == keys.size() && i + 1 < kKills) {
+      std::remove(path.c_str());  // the job is done: the next kills go to a new one
+      durable.clear();
+      ++jobs;
+    }
   }
-  std::cout << "[random kills] " << kills << " SIGKILLs (" << finished_early << " writers finished first), "
-            << hot << " left a hot journal, " << durable.size() << "/" << keys.size()
-            << " runs complete before the final resume; one run takes " << run_seconds * 1000 << " ms\n";
+  std::cout << "[seeded kills] " << kills << " SIGKILLs (" << torn << " torn, " << finished
+            << " writers finished first) over " << jobs << " job(s), " << hot << " left a hot journal, "
+            << durable.size() << "/" << keys.size() << " runs complete before the final resume; "
+            << points_per_write << " crash points per write\n";
   EXPECT_GE(kills, 30);
+  EXPECT_GT(torn, 0);
+  EXPECT_GT(hot, 0);
 
   ASSERT_TRUE(exited_ok(wait_for(spawn(writer))));
   ResultStore store(path, Mode::kReadOnly);
@@ -370,6 +382,34 @@ TEST(ResultStoreCrash, RandomKillsWhileWritingRunsInALoop) {
               "")
         << key_text(k);
   }
+}
+
+// The end-to-end tests' hook: LORAHUB_TEST_CRASH_AT=R:K kills the process at crash point K of its R-th run write.
+TEST(ResultStoreCrash, TheEnvironmentHookKillsAtTheNamedPointOfTheNamedRun) {
+  TempDir dir;
+  const std::string path = dir.file("hook.h5");
+  const std::vector<RunRecord> runs = {make_run("t", "lorahub", 1), make_run("t", "lorahub", 2), make_run("t", "lorahub", 3)};
+  auto write_all = [&](const char* hook) {
+    return wait_for(spawn([&] {
+      ::setenv(detail::kCrashEnv, hook, 1);
+      ResultStore store(path, Mode::kResume);
+      for (const RunRecord& r : runs) store.write_run(r);
+    }));
+  };
+  ASSERT_TRUE(killed(write_all("2:3")));
+  EXPECT_TRUE(exists(detail::Journal::path_for(path)));  // killed inside the second write
+  {
+    ResultStore store(path, Mode::kReadOnly);  // rolls it back
+    std::vector<RunKey> keys = store.list_runs();
+    ASSERT_EQ(keys.size(), 1u);
+    EXPECT_EQ(run_difference(store.read_run("t", "lorahub", 1), runs[0]), "");
+  }
+  std::remove(path.c_str());
+  ASSERT_TRUE(killed(write_all("3:5:torn")));
+  EXPECT_EQ(ResultStore(path, Mode::kReadOnly).list_runs().size(), 2u);
+  std::remove(path.c_str());
+  EXPECT_EQ(WEXITSTATUS(write_all("2")), 3);  // malformed: the child's write throws (exit 3 from spawn)
+  EXPECT_EQ(WEXITSTATUS(write_all("1:0")), 3);
 }
 
 // The same sweep with the journal off, to measure what the journal buys. Not run by default (about

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "io/journal.h"
+#include "io/journal_driver.h"
 #include "io/run_fixtures.h"
 #include "lorahub/core/error.h"
 
@@ -130,35 +130,60 @@ TEST(H5, DatasetsRoundTrip) {
   EXPECT_NE(error_of([&] { read_scalar(root, "d2"); }).find("expected a scalar"), std::string::npos);
 }
 
-TEST(H5, BigNumericDatasetsAreChunkedAndCompressed) {
+// Every byte read back is checked: small datasets live in their (checksummed) object header, big ones in
+// Fletcher-32-checksummed chunks, and strings are fixed-length (no unchecksummed global heap).
+TEST(H5, BigDatasetsAreChunkedCompressedAndChecksummedSmallOnesCompact) {
   TempDir dir;
   std::string path = dir.file("c.h5");
   std::vector<float> big(64 * 1024);
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 97) * 0.25f;
   std::vector<float> small(16, 1.0f);
+  std::vector<std::string> long_texts(100, std::string(1000, 'q'));
+  long_texts[3] = "short";
   {
     File file = create_file(path);
     write_dataset(file.root(), "big", big, {256, 256});
     write_dataset(file.root(), "small", small);
+    write_strings(file.root(), "texts", long_texts);
+    write_strings(file.root(), "few", {"a", "bc"});
     file.close();
   }
   File file = open_file(path);
-  Dataset ds = file.root().open_dataset("big");
-  {
+  auto filters_of = [&](const std::string& name) {
+    Dataset ds = file.root().open_dataset(name);
     hid_t id = H5Dget_create_plist(ds.id());
-    ASSERT_GE(id, 0);
-    H5D_layout_t layout = H5Pget_layout(id);
-    int filters = H5Pget_nfilters(id);
+    std::vector<H5Z_filter_t> out;
+    for (int i = 0; i < H5Pget_nfilters(id); ++i) {
+      unsigned flags = 0;
+      std::size_t n = 0;
+      out.push_back(H5Pget_filter2(id, static_cast<unsigned>(i), &flags, &n, nullptr, 0, nullptr, nullptr));
+    }
     H5Pclose(id);
-    EXPECT_EQ(layout, H5D_CHUNKED);
-    EXPECT_EQ(filters, 2);  // shuffle + deflate
-  }
+    return out;
+  };
+  auto layout_of = [&](const std::string& name) {
+    Dataset ds = file.root().open_dataset(name);
+    hid_t id = H5Dget_create_plist(ds.id());
+    H5D_layout_t layout = H5Pget_layout(id);
+    H5Pclose(id);
+    return layout;
+  };
+  EXPECT_EQ(layout_of("big"), H5D_CHUNKED);
+  EXPECT_EQ(filters_of("big"), (std::vector<H5Z_filter_t>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE, H5Z_FILTER_FLETCHER32}));
+  EXPECT_EQ(layout_of("texts"), H5D_CHUNKED);
+  EXPECT_EQ(filters_of("texts"), (std::vector<H5Z_filter_t>{H5Z_FILTER_DEFLATE, H5Z_FILTER_FLETCHER32}));
+  EXPECT_EQ(layout_of("small"), H5D_COMPACT);
+  EXPECT_EQ(layout_of("few"), H5D_COMPACT);
+  Dataset ds = file.root().open_dataset("big");
   EXPECT_LT(H5Dget_storage_size(ds.id()), big.size() * sizeof(float) / 2);
   EXPECT_EQ(read_dataset<float>(file.root(), "big"), big);
-  Dataset small_ds = file.root().open_dataset("small");
-  hid_t id = H5Dget_create_plist(small_ds.id());
-  EXPECT_EQ(H5Pget_layout(id), H5D_CONTIGUOUS);
-  H5Pclose(id);
+  EXPECT_EQ(read_strings(file.root(), "texts"), long_texts);
+  Datatype type = file.root().open_dataset("texts").type();
+  EXPECT_FALSE(type.is_variable_string());
+  EXPECT_EQ(H5Tget_size(type.id()), 1000u);  // as long as the longest string
+  H5F_info2_t info;
+  ASSERT_GE(H5Fget_info2(file.id(), &info), 0);
+  EXPECT_EQ(info.super.version, 3u);  // the 1.10 format: checksummed superblock and metadata
 }
 
 TEST(H5, ChunkDimsKeepWholeRowsNearOneMiB) {

@@ -10,6 +10,7 @@
 
 #include "io/h5.h"
 #include "io/journal.h"
+#include "io/journal_driver.h"
 #include "io/run_fixtures.h"
 #include "lorahub/core/error.h"
 #include "lorahub/io/result_store.h"

@@ -5,9 +5,20 @@
 
 namespace lorahub::io {
 
-/// Writes a new results file `out` holding every complete and failed run of `inputs` (the elements of a job
-/// array), with the first input's job configuration. Incomplete runs are left out. Throws core::Error when `out`
-/// exists or a run is in two inputs (naming the run and both files). Returns the number of runs written.
-std::size_t merge_result_files(const std::string& out, const std::vector<std::string>& inputs);
+/// What to do about damaged run groups, for the commands that meet them.
+inline constexpr const char* kDamagedRunsAdvice =
+    "`lorahub merge NEW.h5 FILE` copies the readable runs into a new file, where `lorahub run --resume` redoes the rest";
+
+/// What merge_results did.
+struct MergeOutcome {
+  std::size_t written = 0;            ///< runs copied into the new file
+  std::vector<std::string> skipped;   ///< "<file>: group <group> is damaged: <reason>", one per damaged run or group
+};
+
+/// Copies every complete or failed run of `inputs` into the new results file `out`, with the first
+/// input's job_config; incomplete runs are left out. A damaged run or group of an input is skipped and
+/// listed in the outcome (a later `lorahub run --resume` on `out` redoes those runs). Throws core::Error
+/// naming the file when `out` exists, an input cannot be read at all, or a run is in two inputs.
+MergeOutcome merge_results(const std::string& out, const std::vector<std::string>& inputs);
 
 }  // namespace lorahub::io

@@ -51,8 +51,14 @@ struct RunKey {
   std::string task;
   std::string method;
   std::int64_t seed = 0;
-  std::string status;  ///< "complete", "failed", or "incomplete" (no status: an interrupted write)
-  std::string group;   ///< HDF5 path of the run group
+  /// "complete", "failed", "incomplete" (no status: an interrupted write), or "damaged" (the group, or
+  /// its status, cannot be read: `problem` says why)
+  std::string status;
+  std::string group;    ///< HDF5 path of the run group
+  std::string problem;  ///< "damaged": HDF5's reason, naming the file and the group
+  /// A damaged task or method group whose runs cannot be listed: `group` is its path, `task` (and
+  /// `method` for a method group; "" for a task group) are set, `seed` means nothing.
+  bool container = false;
 };
 
 /// How a ResultStore writes.
@@ -78,7 +84,9 @@ class ResultStore {
   };
 
   /// Opens or creates `path`; rolls back a killed writer's unfinished write first. Throws
-  /// core::Error naming the file when it is missing (kReadOnly), not a results file, or newer.
+  /// core::Error naming the file when it is missing (kReadOnly), not a results file, or newer. kResume
+  /// also refuses files of format_version 1 (no checksums: read them, or merge them into a new file)
+  /// and files with damaged run groups (which HDF5 can neither replace nor unlink).
   ResultStore(const std::string& path, Mode mode, ResultStoreOptions options = {});
 
   /// Sets string attributes on the file root (e.g. "job_config" -> JSON text); replaces any of
@@ -93,10 +101,11 @@ class ResultStore {
   void write_run(const RunRecord& run);
   /// Whether (task, method, seed) is stored with status "complete".
   bool has_complete_run(const std::string& task, const std::string& method, std::int64_t seed) const;
-  /// Every run group (task, method, seed order by name), complete, failed or incomplete.
+  /// Every run group (task, method, seed order by name), complete, failed, incomplete or damaged; one
+  /// damaged group does not hide the others. Throws naming the file when it cannot be read at all.
   std::vector<RunKey> list_runs() const;
   /// Reads a complete or failed run back exactly as written. Throws naming the group when it is
-  /// missing or incomplete.
+  /// missing, incomplete or damaged.
   RunRecord read_run(const std::string& task, const std::string& method, std::int64_t seed) const;
 
   std::string path() const { return path_; }
@@ -104,14 +113,16 @@ class ResultStore {
   /// "/runs/<task>/seed_<s>" for method "lorahub", else "/runs/<task>/<method>/seed_<s>".
   static std::string group_path(const std::string& task, const std::string& method, std::int64_t seed);
 
-  /// Root attribute values.
+  /// Root attribute values. Version 2: the HDF5 1.10 format (checksummed metadata), fixed-length strings,
+  /// compact or checksummed dataset storage. Version 1 files (earliest HDF5 format, variable-length
+  /// strings) are still read.
   static constexpr const char* kFormat = "lorahub-hpc results";
-  static constexpr std::int64_t kFormatVersion = 1;
+  static constexpr std::int64_t kFormatVersion = 2;
 
  private:
   void require_writable(const char* what) const;
   void create_file() const;
-  void check_format() const;
+  std::int64_t check_format() const;
 
   std::string path_;
   Mode mode_;

@@ -20,8 +20,8 @@ struct RunFacts {
   std::string task;
   std::string method;
   std::int64_t seed = 0;
-  std::string status;          ///< "complete", "failed" or "incomplete"
-  std::string failure_reason;  ///< failed runs
+  std::string status;          ///< "complete", "failed", "incomplete" or "damaged" (could not be read)
+  std::string failure_reason;  ///< failed runs; damaged runs: why they cannot be read
   double accuracy = kNaN;      ///< in [0, 1]; NaN when not evaluated
   double tokens_per_example = kNaN;  ///< mean of the run's input_tokens; NaN when none recorded
   double learn_seconds = kNaN;
@@ -49,8 +49,10 @@ struct RunIssue {
   std::string task;
   std::string method;
   std::int64_t seed = 0;
-  std::string kind;    ///< "missing" (expected, not in the file), "failed", "incomplete", "unevaluated" (complete, NaN accuracy)
-  std::string reason;  ///< failure_reason of failed runs
+  /// "missing" (expected, not in the file), "failed", "incomplete", "unevaluated" (complete, NaN accuracy),
+  /// "damaged" (its group cannot be read; counted with the failed runs)
+  std::string kind;
+  std::string reason;  ///< failure_reason of failed runs, HDF5's reason for damaged ones
 };
 
 /// One task x method: statistics over the seeds whose run is complete with an accuracy.
@@ -107,6 +109,9 @@ struct Summary {
   std::vector<std::string> common_tasks;  ///< tasks where every method has a value
   std::vector<std::string> unplanned_tasks;  ///< stored tasks the job_config does not list (an earlier job's)
   std::vector<RunIssue> issues;           ///< ordered by task, method, seed
+  /// Task or method groups that could not be listed at all ("<group>: <reason>"); their runs are not
+  /// in the file as far as the report can tell, so the plan counts them as missing.
+  std::vector<std::string> damaged_groups;
 
   const Cell& cell(std::size_t task, std::size_t method) const { return cells.at(task * methods.size() + method); }
   /// Whether some method lacks a value for some task (so the averages cover different tasks).
@@ -119,7 +124,8 @@ Summary summarize(const std::vector<RunFacts>& runs, const std::optional<JobPlan
 
 /// Reads every run group of `store` (failed runs for their reason, incomplete ones from the listing)
 /// and the plan from its "job_config" root attribute. A job_config that cannot be parsed is noted
-/// in Summary::plan_problem, not thrown: the runs are still reported.
+/// in Summary::plan_problem, and a group that cannot be read is a "damaged" issue (or, for a task or
+/// method group, in Summary::damaged_groups), not thrown: the other runs are still reported.
 Summary summarize(const io::ResultStore& store);
 
 /// Opens `path` read-only and summarises it. Throws core::Error naming the file when it is missing

@@ -1,5 +1,7 @@
 #include "io/run_group.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -117,6 +119,11 @@ void validate_run(const RunRecord& r) {
   if (!r.best_weights.empty()) expect("best_weights", r.best_weights.size(), n_modules, "one per module");
   if (!r.history_weights.empty()) expect("history_weights rows", r.history_weights[0].size(), n_modules, "one per module");
   expect("history_loss", r.history_loss.size(), r.history_weights.size(), "one per history_weights row");
+  if (!r.history_gradient.empty()) {
+    expect("history_gradient", r.history_gradient.size(), r.history_weights.size(), "one per history_weights row");
+    for (const auto& g : r.history_gradient) expect("history_gradient row", g.size(), n_modules, "one per module");
+  }
+  expect("selection_losses", r.selection_losses.size(), r.selection_modules.size(), "one per selection module");
   expect("train_targets", r.train_targets.size(), r.train_inputs.size(), "one per train input");
   expect("test_targets", r.test_targets.size(), r.test_inputs.size(), "one per test input");
   expect("predictions", r.predictions.size(), r.test_inputs.size(), "one per test input");
@@ -147,6 +154,24 @@ void write_run_group(const h5::Group& g, const RunRecord& run, const std::string
     for (const auto& row : run.history_weights) flat.insert(flat.end(), row.begin(), row.end());
     h5::write_dataset(history, "weights", flat, {evals, width});
     h5::write_dataset(history, "loss", run.history_loss);
+    if (!run.history_gradient.empty()) {
+      // Gradient methods: the gradient told with each evaluation, and its Euclidean norm.
+      std::vector<double> grads, norms;
+      for (const auto& row : run.history_gradient) {
+        double n2 = 0;
+        for (double x : row) n2 += x * x;
+        norms.push_back(std::sqrt(n2));
+        grads.insert(grads.end(), row.begin(), row.end());
+      }
+      h5::write_dataset(history, "gradient", grads, {evals, width});
+      h5::write_dataset(history, "grad_norm", norms);
+    }
+  }
+  if (!run.selection_modules.empty()) {
+    // library.select = "loss": every module of the pool scored alone, in pool order.
+    h5::Group selection = g.create_group("selection");
+    h5::write_strings(selection, "modules", run.selection_modules);
+    h5::write_dataset(selection, "losses", run.selection_losses);
   }
   {
     h5::Group train = g.create_group("train");
@@ -225,6 +250,27 @@ RunRecord read_run_group(const h5::Group& g, const std::string& task, const std:
       r.history_weights[i].assign(begin, begin + static_cast<std::ptrdiff_t>(dims[1]));
     }
     r.history_loss = read_1d<double>(history, "loss");
+    if (history.has("gradient")) {
+      std::vector<hsize_t> gdims;
+      std::vector<double> grads = h5::read_dataset<double>(history, "gradient", &gdims);
+      if (gdims.size() != 2 || gdims[0] != dims[0] || gdims[1] != dims[1]) {
+        core::fail("dataset '", history.child_path("gradient"), "' in ", g.file(), " does not match history/weights");
+      }
+      r.history_gradient.resize(static_cast<std::size_t>(gdims[0]));
+      for (std::size_t i = 0; i < r.history_gradient.size(); ++i) {
+        auto begin = grads.begin() + static_cast<std::ptrdiff_t>(i * gdims[1]);
+        r.history_gradient[i].assign(begin, begin + static_cast<std::ptrdiff_t>(gdims[1]));
+      }
+    }
+  }
+  if (g.has_group("selection")) {
+    h5::Group selection = g.open_group("selection");
+    r.selection_modules = h5::read_strings(selection, "modules");
+    r.selection_losses = read_1d<double>(selection, "losses");
+    if (r.selection_losses.size() != r.selection_modules.size()) {
+      core::fail("group '", selection.where(), "': ", r.selection_losses.size(), " losses for ", r.selection_modules.size(),
+                 " modules");
+    }
   }
   {
     h5::Group train = g.open_group("train");

@@ -49,7 +49,8 @@ void compare_doubles(const std::string& where, const char* field, const std::vec
 
 void compare_runs(const std::string& where, const RunRecord& a, const RunRecord& b) {
   static const std::set<std::string> kTimes = {"start_time", "end_time"};
-  static const std::set<std::string> kSeconds = {"learn_seconds", "eval_seconds", "worker_seconds"};
+  // Measured times, and the forward-equivalents gradient runs derive from them (1 + backward / forward seconds).
+  static const std::set<std::string> kSeconds = {"learn_seconds", "eval_seconds", "worker_seconds", "forward_equivalents"};
   compare(where, "status", a.status, b.status);
   compare(where, "failure_reason", a.failure_reason, b.failure_reason);
   for (const auto* m : {&a.text_attrs, &b.text_attrs}) {
@@ -80,6 +81,12 @@ void compare_runs(const std::string& where, const RunRecord& a, const RunRecord&
     compare_doubles(where, "history/weights", a.history_weights[i], b.history_weights[i]);
   }
   compare_doubles(where, "history/loss", a.history_loss, b.history_loss);
+  if (a.history_gradient.size() != b.history_gradient.size()) report(where, "history/gradient length differs");
+  for (std::size_t i = 0; i < std::min(a.history_gradient.size(), b.history_gradient.size()); ++i) {
+    compare_doubles(where, "history/gradient", a.history_gradient[i], b.history_gradient[i]);
+  }
+  compare(where, "selection/modules", a.selection_modules, b.selection_modules);
+  compare_doubles(where, "selection/losses", a.selection_losses, b.selection_losses);
   compare(where, "train_inputs", a.train_inputs, b.train_inputs);
   compare(where, "train_targets", a.train_targets, b.train_targets);
   compare(where, "test_inputs", a.test_inputs, b.test_inputs);

@@ -3,6 +3,7 @@
 #   e2e.sh serial  LORAHUB TOY              the job serially: 10 runs complete, the 5 of the broken task failed
 #   e2e.sh mpi     LORAHUB TOY N COMPARE    the same job under mpiexec -n N equals the serial result
 #   e2e.sh resume  LORAHUB TOY COMPARE      a bigger job killed mid-way and resumed equals an uninterrupted one
+#   e2e.sh search  LORAHUB TOY COMPARE      adam / lbfgsb with loss-ranked selection: serial = MPI = killed + resumed
 #   e2e.sh diskfull LORAHUB TOY N COMPARE   the job (N ranks; 1: no launcher) runs out of disk space (the io
 #                                           layer's ENOSPC hook): one clear error, every rank exits non-zero,
 #                                           earlier runs readable; --resume then equals the serial result
@@ -40,6 +41,29 @@ case $mode in
     mpiexec -n "$n" --oversubscribe "$lorahub" --threads 1 run --config job.toml --out "mpi$n.h5" 2> "mpi$n.log" ||
       { cat "mpi$n.log"; fail "mpiexec -n $n failed"; }
     "$compare" serial.h5 "mpi$n.h5"
+    ;;
+  search)
+    # The gradient methods and loss-ranked module selection: the same results serially and under MPI, and after a
+    # kill and a resume.
+    compare=$4
+    for opt in adam lbfgsb; do
+      grad=(--set "lorahub.optimizer=$opt" --set lorahub.budget=8 --set library.select=loss --set library.modules=2)
+      rm -f "$opt"-*.h5*
+      "$lorahub" --threads 1 run --config job.toml "${grad[@]}" --out "$opt-serial.h5" > /dev/null 2> "$opt-serial.log" ||
+        { cat "$opt-serial.log"; fail "$opt: the serial run failed"; }
+      mpiexec -n 3 --oversubscribe "$lorahub" --threads 1 run --config job.toml "${grad[@]}" --out "$opt-mpi.h5" \
+        > /dev/null 2> "$opt-mpi.log" || { cat "$opt-mpi.log"; fail "$opt: the MPI run failed"; }
+      "$compare" "$opt-serial.h5" "$opt-mpi.h5"
+      status=0
+      LORAHUB_TEST_CRASH_AT=4:8 "$lorahub" --threads 1 run --config job.toml "${grad[@]}" --out "$opt-killed.h5" \
+        > /dev/null 2> "$opt-killed.log" || status=$?
+      [ "$status" = 137 ] || { cat "$opt-killed.log"; fail "$opt: expected the job SIGKILLed (status 137), got $status"; }
+      "$lorahub" --threads 1 run --config job.toml "${grad[@]}" --out "$opt-killed.h5" --resume > /dev/null \
+        2> "$opt-resumed.log" || { cat "$opt-resumed.log"; fail "$opt: resume failed"; }
+      grep -q "(3 already complete in $opt-killed.h5)" "$opt-resumed.log" ||
+        { cat "$opt-resumed.log"; fail "$opt: resume must find the 3 runs written before the kill"; }
+      "$compare" "$opt-serial.h5" "$opt-killed.h5"
+    done
     ;;
   resume)
     compare=$4

@@ -84,7 +84,8 @@ def check_run(g, e):
     check(set(g.attrs) == expected_attrs, f"{name}: attributes {sorted(set(g.attrs) ^ expected_attrs)} unexpected/missing")
     check(json.loads(text(g.attrs, "adapter_config")) == e["adapter_config"], f"{name}: adapter_config")
 
-    check(set(g.keys()) == RUN_MEMBERS, f"{name}: members {sorted(g.keys())}")
+    members = RUN_MEMBERS | ({"selection"} if e["selection_modules"] else set())
+    check(set(g.keys()) == members, f"{name}: members {sorted(g.keys())}")
     check(g["accuracy"].shape == () and same(g["accuracy"][()], num(e["accuracy"])), f"{name}: accuracy dataset")
     check(same(g.attrs["accuracy"], num(e["accuracy"])), f"{name}: accuracy attribute")
     check(g["best_loss"].shape == () and g["best_loss"].dtype == np.float64 and same(g["best_loss"][()], num(e["best_loss"])),
@@ -97,6 +98,16 @@ def check_run(g, e):
     flat = [v for row in e["history_weights"] for v in row]
     numeric(g["history/weights"], "<f8", (evals, e["history_width"]), flat)
     numeric(g["history/loss"], "<f8", (len(e["history_loss"]),), e["history_loss"])
+    if e["history_gradient"]:
+        flat = [v for row in e["history_gradient"] for v in row]
+        numeric(g["history/gradient"], "<f8", (evals, e["history_width"]), flat)
+        norms = [float(np.linalg.norm(np.array([num(v) for v in row]))) for row in e["history_gradient"]]
+        check(np.allclose(g["history/grad_norm"][()], norms, rtol=1e-15, atol=0), f"{name}: history/grad_norm")
+    else:
+        check("gradient" not in g["history"] and "grad_norm" not in g["history"], f"{name}: gradient without a gradient run")
+    if e["selection_modules"]:
+        strings(g["selection/modules"], e["selection_modules"])
+        numeric(g["selection/losses"], "<f8", (len(e["selection_losses"]),), e["selection_losses"])
     strings(g["train/inputs"], e["train_inputs"])
     strings(g["train/targets"], e["train_targets"])
     strings(g["test/inputs"], e["test_inputs"])

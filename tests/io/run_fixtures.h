@@ -67,6 +67,18 @@ inline RunRecord make_run(const std::string& task, const std::string& method, st
     for (int i = 0; i < shape.modules; ++i) row.push_back(rng.uniform() * 3 - 1.5);
     r.history_weights.push_back(row);
     r.history_loss.push_back(e == 1 ? std::nan("") : rng.uniform() * 4);
+    // Seeds 3, 7, 11, ... stand for gradient runs with a module selection.
+    if (seed % 4 == 3) {
+      std::vector<double> g;
+      for (int i = 0; i < shape.modules; ++i) g.push_back(rng.uniform() * 2 - 1);
+      r.history_gradient.push_back(g);
+    }
+  }
+  if (seed % 4 == 3) {
+    for (int i = 0; i < shape.modules + 2; ++i) {
+      r.selection_modules.push_back("pool_" + std::to_string(i));
+      r.selection_losses.push_back(rng.uniform() * 3);
+    }
   }
   r.train_inputs = {"Q: 2 + 2?\nA:", "Übersetze: «bonjour»", ""};
   r.train_targets = {"4", "hallo", "\"quoted\" 🙂"};
@@ -142,6 +154,12 @@ inline std::string run_difference(const RunRecord& a, const RunRecord& b) {
     if (!same_doubles(a.history_weights[i], b.history_weights[i])) return "history_weights row " + std::to_string(i);
   }
   if (!same_doubles(a.history_loss, b.history_loss)) return "history_loss";
+  if (a.history_gradient.size() != b.history_gradient.size()) return "history_gradient rows";
+  for (std::size_t i = 0; i < a.history_gradient.size(); ++i) {
+    if (!same_doubles(a.history_gradient[i], b.history_gradient[i])) return "history_gradient row " + std::to_string(i);
+  }
+  if (a.selection_modules != b.selection_modules) return "selection_modules";
+  if (!same_doubles(a.selection_losses, b.selection_losses)) return "selection_losses";
   if (a.train_inputs != b.train_inputs || a.train_targets != b.train_targets) return "train examples";
   if (a.test_inputs != b.test_inputs || a.test_targets != b.test_targets) return "test examples";
   if (a.predictions != b.predictions) return "predictions";

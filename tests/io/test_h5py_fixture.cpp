@@ -46,6 +46,10 @@ nlohmann::json describe(const RunRecord& r) {
   for (const auto& row : r.history_weights) j["history_weights"].push_back(numbers(row));
   j["history_width"] = r.history_weights.empty() ? r.module_names.size() : r.history_weights[0].size();
   j["history_loss"] = numbers(r.history_loss);
+  j["history_gradient"] = nlohmann::json::array();
+  for (const auto& row : r.history_gradient) j["history_gradient"].push_back(numbers(row));
+  j["selection_modules"] = r.selection_modules;
+  j["selection_losses"] = numbers(r.selection_losses);
   j["train_inputs"] = r.train_inputs;
   j["train_targets"] = r.train_targets;
   j["test_inputs"] = r.test_inputs;
@@ -77,7 +81,7 @@ TEST(H5pyFixture, Write) {
   empty.method = "icl";
   empty.seed = 0;
   empty.status = "complete";
-  std::vector<RunRecord> runs = {test::make_run("navigate", "lorahub", 0),
+  std::vector<RunRecord> runs = {test::make_run("navigate", "lorahub", 0), test::make_run("navigate", "lorahub", 3),
                                  test::make_run("navigate", "zero-shot", 1, {0, 0, 0, 0, 4}),
                                  test::make_failed_run("snarks", "lorahub", 2), empty};
   const std::string job_config = "{\"tasks\": [\"navigate\", \"snarks\"], \"seeds\": [0, 1, 2]}";

@@ -25,8 +25,6 @@ void add_train_commands(CLI::App& app, Globals& globals);
 void add_report_commands(CLI::App& app, Globals& globals);
 /// pretrain, demo-world
 void add_demo_commands(CLI::App& app, Globals& globals);
-/// bench engine | learn | solver (docs/benchmarks.md)
-void add_bench_commands(CLI::App& app, Globals& globals);
 
 /// Splits "a,b,c" (empty items dropped).
 std::vector<std::string> split_list(const std::string& text);

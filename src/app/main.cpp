@@ -27,7 +27,6 @@ int main(int argc, char** argv) {
   app::add_train_commands(cli, globals);
   app::add_report_commands(cli, globals);
   app::add_demo_commands(cli, globals);
-  app::add_bench_commands(cli, globals);
   cli.parse_complete_callback([&] {
     core::set_log_level(globals.quiet ? core::LogLevel::kQuiet
                                       : (globals.verbose ? core::LogLevel::kDebug : core::LogLevel::kInfo));

@@ -151,6 +151,11 @@ struct EnumNames<ModuleSelect> {
       {ModuleSelect::kRandom, {"random"}}, {ModuleSelect::kLoss, {"loss"}}};
 };
 template <>
+struct EnumNames<SearchStart> {
+  static inline const std::vector<std::pair<SearchStart, std::vector<std::string>>> kNames = {
+      {SearchStart::kInit, {"init"}}, {SearchStart::kBestModule, {"best-module"}}};
+};
+template <>
 struct EnumNames<data::Sampler> {
   static inline const std::vector<std::pair<data::Sampler, std::vector<std::string>>> kNames = {
       {data::Sampler::kCpython, {"cpython"}}, {data::Sampler::kNative, {"native"}}};
@@ -196,6 +201,8 @@ template <>
 struct Codec<data::Sampler> : EnumCodec<data::Sampler> {};
 template <>
 struct Codec<ModuleSelect> : EnumCodec<ModuleSelect> {};
+template <>
+struct Codec<SearchStart> : EnumCodec<SearchStart> {};
 
 template <>
 struct Codec<std::vector<Method>> {
@@ -220,7 +227,7 @@ template <class C>
 std::string type_of() {
   if constexpr (std::is_base_of_v<EnumCodec<DType>, C> || std::is_base_of_v<EnumCodec<Device>, C> ||
                 std::is_base_of_v<EnumCodec<PromptFormat>, C> || std::is_base_of_v<EnumCodec<data::Sampler>, C> ||
-                std::is_base_of_v<EnumCodec<ModuleSelect>, C>) {
+                std::is_base_of_v<EnumCodec<ModuleSelect>, C> || std::is_base_of_v<EnumCodec<SearchStart>, C>) {
     return C::type();
   } else {
     return C::kType;
@@ -436,6 +443,10 @@ std::vector<Setting> build_table() {
                            "upper bound of every weight", finite()));
   t.push_back(make<std::vector<double>>("lorahub", "init", [](auto& c) -> auto& { return c.lorahub.optimizer.init; },
                                         "start point w1,...,wN (default 0)", all_finite(), "--init"));
+  t.push_back(make<SearchStart>("lorahub", "start", [](auto& c) -> auto& { return c.lorahub.start; },
+                                "init (lorahub.init, zeros by default: the reference) or best-module (the best module "
+                                "of a loss-ranked selection alone at weight 1)",
+                                {}, "--start"));
   t.push_back(make<int>("lorahub", "population", [](auto& c) -> auto& { return c.lorahub.optimizer.population; },
                         "CMA-ES population (0: 4 + 3 ln N)", at_least_int(0), "--population"));
   t.push_back(make<double>("lorahub", "sigma", [](auto& c) -> auto& { return c.lorahub.optimizer.sigma; },
@@ -552,6 +563,7 @@ std::string to_string(Device v) { return detail::enum_name(v); }
 std::string to_string(PromptFormat v) { return detail::enum_name(v); }
 std::string to_string(data::Sampler v) { return detail::enum_name(v); }
 std::string to_string(ModuleSelect v) { return detail::enum_name(v); }
+std::string to_string(SearchStart v) { return detail::enum_name(v); }
 
 std::vector<SettingInfo> settings() {
   std::vector<SettingInfo> out;

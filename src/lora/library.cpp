@@ -193,20 +193,20 @@ void apply_unmerged(model::T5ModelImpl& model, const ModuleStack& stack,
 
 void apply_unmerged_differentiable(model::T5ModelImpl& model, const ModuleStack& stack, const torch::Tensor& weights,
                                    const std::vector<std::size_t>& modules) {
-  const auto n = static_cast<std::size_t>(weights.numel());
+  const auto n = static_cast<std::int64_t>(weights.numel());
   if (weights.dim() != 1 || n == 0) fail("apply_unmerged_differentiable: weights must be [N], got ", weights.sizes());
-  auto idx = module_index(stack, n, modules);
+  auto idx = module_index(stack, static_cast<std::size_t>(n), modules);
   const auto dtype = model.weight_dtype();
-  // compose()'s order: acc = w0·X0, then acc = acc + wi·Xi, in float32.
-  auto accumulate = [&](const torch::Tensor& stacked) {
-    auto acc = stacked[idx[0]] * weights[0];
-    for (std::size_t i = 1; i < n; ++i) acc = acc + stacked[idx[i]] * weights[static_cast<std::int64_t>(i)];
-    return acc;
-  };
+  const auto index = torch::tensor(idx, torch::kLong).to(stack.a.front().device());
+  const bool all = modules.empty() && n == stack.size();
+  const auto w = weights.view({1, n});
+  // One GEMM per factor: Â = w · A (as apply_unmerged composes k candidates); autograd keeps two nodes per target.
   for (std::size_t t = 0; t < stack.targets.size(); ++t) {
+    auto a = all ? stack.a[t] : stack.a[t].index_select(0, index);  // [N, r, in]
+    auto b = all ? stack.b[t] : stack.b[t].index_select(0, index);  // [N, out, r]
     model::LowRankAddition add;
-    add.a = accumulate(stack.a[t]).unsqueeze(0).to(dtype);
-    add.b = accumulate(stack.b[t]).unsqueeze(0).to(dtype);
+    add.a = w.matmul(a.reshape({n, -1})).view({1, a.size(1), a.size(2)}).to(dtype);
+    add.b = w.matmul(b.reshape({n, -1})).view({1, b.size(1), b.size(2)}).to(dtype);
     add.scale = stack.scaling;
     model.projection(stack.targets[t])->set_low_rank(std::move(add));
   }

@@ -100,6 +100,13 @@ std::vector<WorkItem> RunDriver::start_learning() {
       auto options = config_.lorahub.optimizer;
       options.seed = static_cast<std::uint64_t>(spec_.seed);
       options.l1 = config_.lorahub.l1;
+      if (config_.lorahub.start == job::SearchStart::kBestModule) {
+        // The search starts from the best module alone (weight 1, within the bounds): the lowest-loss module of the
+        // selection, which is first in the chosen order.
+        if (!selects_modules()) core::fail("lorahub.start = \"best-module\" needs library.select = \"loss\"");
+        options.init.assign(modules_used(), 0.0);
+        options.init[0] = std::min(1.0, options.upper);
+      }
       optimizer_ = opt::make_optimizer(options, static_cast<int>(modules_used()));
       phase_ = Phase::kSearch;
       return ask_next();

@@ -23,11 +23,15 @@ enum class PromptFormat { kAuto, kZeroShot, kInput };  ///< "auto" (BBH: zero-sh
 /// the run's seed) or "loss" (every module of the library scored alone on the run's few-shot examples, the N with
 /// the lowest loss kept).
 enum class ModuleSelect { kRandom, kLoss };
+/// Where the search starts: "init" (lorahub.init; zeros by default, the reference; the gradient methods: 1/N) or
+/// "best-module" (the module a loss-ranked selection put first, alone at weight 1).
+enum class SearchStart { kInit, kBestModule };
 std::string to_string(DType v);
 std::string to_string(Device v);
 std::string to_string(PromptFormat v);
 std::string to_string(data::Sampler v);
 std::string to_string(ModuleSelect v);
+std::string to_string(SearchStart v);
 
 /// One task's data source: a BBH-layout task in a directory, or explicit train/test files.
 struct TaskSource {
@@ -72,6 +76,7 @@ struct RunSettings {
 
 struct LorahubSettings {
   opt::OptimizerOptions optimizer;  ///< name, budget, bounds, init, population, sigma (seed = the run's seed)
+  SearchStart start = SearchStart::kInit;
   double l1 = 0.05;
   std::int64_t batch_size = 0;  ///< few-shot examples per forward; 0 = all at once (the reference)
 };

@@ -76,8 +76,9 @@ void apply_unmerged(model::T5ModelImpl& model, const ModuleStack& stack,
                     const std::vector<std::vector<double>>& weights, std::int64_t rows_per_candidate,
                     const std::vector<std::size_t>& modules = {});
 /// apply_unmerged for one weight vector given as a tensor (weights: [N] float32 on the factors' device, usually
-/// requiring grad), so that a loss can be differentiated with respect to the weights. Accumulated in compose()'s
-/// order, so the forward computes exactly what apply_unmerged(model, stack, {w}, 0, modules) does.
+/// requiring grad), so that a loss can be differentiated with respect to the weights. Composed with one GEMM per
+/// factor, as apply_unmerged composes several candidates (compose()'s sequential order would put 2N autograd
+/// nodes on every target); the factors equal compose()'s to float32 rounding.
 void apply_unmerged_differentiable(model::T5ModelImpl& model, const ModuleStack& stack, const torch::Tensor& weights,
                                    const std::vector<std::size_t>& modules = {});
 /// Merges a composition into the target weights (W += scaling · B̂Â); undo with model.restore_merged().

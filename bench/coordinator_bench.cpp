@@ -1,6 +1,6 @@
-// dist micro-benchmark, run under mpiexec: the coordinator's cost per message and the round trip
+// Coordinator micro-benchmark (distributed), run under mpiexec: the coordinator's cost per message and the round trip
 // with a trivial handler, and scheduling efficiency with handlers that take a fixed time.
-//   mpiexec -n 3 --oversubscribe dist_bench [--items 4000] [--work-items 300] [--work-ms 5] [--prefetch 2]
+//   mpiexec -n 3 --oversubscribe coordinator_bench [--items 4000] [--work-items 300] [--work-ms 5] [--prefetch 2]
 #include <chrono>
 #include <cmath>
 #include <cstdio>

@@ -40,6 +40,7 @@ struct SearchArgs {
   std::vector<std::string> overrides;  // applied to every variant (e.g. fewer seeds for a quick look)
   std::string plot;
   std::string work;
+  std::string from;  // read the variants' results files from a previous --work folder instead of running them
 };
 
 // One setting of the study.
@@ -150,17 +151,31 @@ std::string fe_to_reach(const Curve& c, double target) {
   return "not reached";
 }
 
-std::vector<io::RunRecord> run_variant(const Variant& v, const std::vector<std::string>& overrides, int threads,
-                                       const std::string& work, const distributed::Comm& comm) {
-  auto config = job::JobConfig::from_toml_files(v.config);
-  config.apply_overrides({"run.methods=[\"lorahub\"]"});
-  config.apply_overrides(v.settings);
-  config.apply_overrides(overrides);
+std::string file_name(const Variant& v) {
   std::string name = v.label;
   for (auto& ch : name) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   }
-  config.output.path = (fs::path(work) / (v.part + "_" + name + ".h5")).string();
+  return v.part + "_" + name + ".h5";
+}
+
+std::vector<io::RunRecord> read_variant(const Variant& v, const std::string& from) {
+  const auto path = (fs::path(from) / file_name(v)).string();
+  io::ResultStore store(path, io::ResultStore::Mode::kReadOnly);
+  std::vector<io::RunRecord> out;
+  for (const auto& key : store.list_runs()) out.push_back(store.read_run(key.task, key.method, key.seed));
+  return out;
+}
+
+std::vector<io::RunRecord> run_variant(const Variant& v, const std::vector<std::string>& overrides, int threads,
+                                       const std::string& work, const distributed::Comm& comm,
+                                       const std::string& from = "") {
+  if (!from.empty()) return comm.is_root() ? read_variant(v, from) : std::vector<io::RunRecord>{};
+  auto config = job::JobConfig::from_toml_files(v.config);
+  config.apply_overrides({"run.methods=[\"lorahub\"]"});
+  config.apply_overrides(v.settings);
+  config.apply_overrides(overrides);
+  config.output.path = (fs::path(work) / file_name(v)).string();
   if (comm.is_root()) fs::remove(config.output.path);
   comm.barrier();
   runner::RunnerOptions options;
@@ -179,7 +194,7 @@ double measure_gradient_cost(const SearchArgs& a, int threads, const std::string
   probe.config = a.config;
   probe.settings = {"lorahub.optimizer=adam", "lorahub.budget=6", "run.seeds=[1]", "data.max_test=1"};
   double fe = 0, evals = 0;
-  for (const auto& r : run_variant(probe, a.overrides, threads, work, comm)) {
+  for (const auto& r : run_variant(probe, a.overrides, threads, work, comm, a.from)) {
     fe += r.number_attrs.at("forward_equivalents");
     evals += static_cast<double>(r.history_loss.size());
   }
@@ -282,7 +297,7 @@ void run_search_bench(const SearchArgs& a, int threads_arg) {
   distributed::Comm comm;  // MPI once, for every job below
   const int threads = threads_arg > 0 ? threads_arg : 1;
   std::string work = a.work;
-  if (comm.is_root() && work.empty()) work = fresh_temp_dir("search").string();
+  if (comm.is_root() && work.empty() && a.from.empty()) work = fresh_temp_dir("search").string();
   comm.broadcast(work);
   const std::string started = started_line();
   const double gradient_fe = measure_gradient_cost(a, threads, work, comm);
@@ -293,7 +308,7 @@ void run_search_bench(const SearchArgs& a, int threads_arg) {
   for (const auto& v : variants) max_fe = std::max(max_fe, v.cost);
   std::vector<Outcome> outcomes;
   for (const auto& v : variants) {
-    auto records = run_variant(v, a.overrides, threads, work, comm);
+    auto records = run_variant(v, a.overrides, threads, work, comm, a.from);
     if (comm.is_root()) outcomes.push_back(summarise(v, records, max_fe * 1.1));
   }
   if (!comm.is_root()) return;
@@ -323,7 +338,7 @@ void run_search_bench(const SearchArgs& a, int threads_arg) {
     write_curve_plot(a.plot, "Median best few-shot loss against forward-equivalents (demo world)", series, max_fe * 1.05);
     std::cout << "\nPlot: " << a.plot << " (median over runs of the best loss so far).\n";
   }
-  if (a.work.empty()) fs::remove_all(work);
+  if (a.work.empty() && a.from.empty()) fs::remove_all(work);
   print_footer();
 }
 
@@ -341,6 +356,7 @@ void add_search_benchmark(CLI::App& bench, int& threads) {
   cmd->add_option("--set", a->overrides, "Override a job setting in every variant: section.key=value (repeatable)");
   cmd->add_option("--plot", a->plot, "Write the SVG plot of median best loss against forward-equivalents here");
   cmd->add_option("--work", a->work, "Keep the variants' results files in this folder (default: a temporary one)");
+  cmd->add_option("--from", a->from, "Tables and plot from the results files a previous --work run kept there");
   cmd->callback([a, &threads] { run_search_bench(*a, threads); });
 }
 

@@ -11,8 +11,8 @@
 namespace lorahub::bench {
 namespace {
 
-constexpr double kWidth = 760, kHeight = 460;
-constexpr double kLeft = 64, kRight = 300, kTop = 40, kBottom = 48;  // plot margins; the legend sits on the right
+constexpr double kWidth = 900, kHeight = 460;
+constexpr double kLeft = 64, kRight = 380, kTop = 40, kBottom = 48;  // plot margins; the legend sits on the right
 
 std::string num(double v) {
   std::ostringstream os;
@@ -44,7 +44,21 @@ void write_curve_plot(const std::string& path, const std::string& title,
       if (std::isfinite(y)) max_y = std::max(max_y, y);
     }
   }
-  max_y = max_y > 0 ? std::ceil(max_y * 10) / 10 : 1;
+  double y_step = 0.1;
+  for (double s : {0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0}) {
+    y_step = s;
+    if (max_y / s <= 8) break;
+  }
+  max_y = max_y > 0 ? std::ceil(max_y / y_step) * y_step : 1;
+  const int y_ticks = static_cast<int>(std::lround(max_y / y_step));
+  // Round ticks: the x axis ends on a multiple of a step that gives at most 8 ticks.
+  double step = 10;
+  for (double s : {10.0, 20.0, 25.0, 50.0, 100.0, 200.0, 500.0}) {
+    step = s;
+    if (max_x / s <= 8) break;
+  }
+  max_x = std::ceil(max_x / step) * step;
+  const int x_ticks = static_cast<int>(std::lround(max_x / step));
   const double pw = kWidth - kLeft - kRight, ph = kHeight - kTop - kBottom;
   auto px = [&](double x) { return kLeft + pw * std::min(x, max_x) / max_x; };
   auto py = [&](double y) { return kTop + ph * (1 - y / max_y); };
@@ -54,14 +68,19 @@ void write_curve_plot(const std::string& path, const std::string& title,
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       << "<text x=\"" << kLeft << "\" y=\"22\" font-size=\"14\">" << escape(title) << "</text>\n";
   // Axes, ticks and grid.
-  for (int i = 0; i <= 5; ++i) {
-    const double y = max_y * i / 5, x = max_x * i / 5;
+  for (int i = 0; i <= y_ticks; ++i) {
+    const double y = y_step * i;
     svg << "<line x1=\"" << num(kLeft) << "\" x2=\"" << num(kLeft + pw) << "\" y1=\"" << num(py(y)) << "\" y2=\""
         << num(py(y)) << "\" stroke=\"#dddddd\"/>\n"
         << "<text x=\"" << num(kLeft - 6) << "\" y=\"" << num(py(y) + 4) << "\" font-size=\"11\" text-anchor=\"end\">"
-        << std::fixed << std::setprecision(2) << y << "</text>\n"
+        << std::fixed << std::setprecision(2) << y << "</text>\n";
+  }
+  for (int i = 0; i <= x_ticks; ++i) {
+    const double x = step * i;
+    svg << "<line x1=\"" << num(px(x)) << "\" x2=\"" << num(px(x)) << "\" y1=\"" << num(kTop) << "\" y2=\""
+        << num(kTop + ph) << "\" stroke=\"#eeeeee\"/>\n"
         << "<text x=\"" << num(px(x)) << "\" y=\"" << num(kTop + ph + 16) << "\" font-size=\"11\" text-anchor=\"middle\">"
-        << std::setprecision(0) << x << "</text>\n";
+        << std::fixed << std::setprecision(0) << x << "</text>\n";
   }
   svg << "<rect x=\"" << num(kLeft) << "\" y=\"" << num(kTop) << "\" width=\"" << num(pw) << "\" height=\"" << num(ph)
       << "\" fill=\"none\" stroke=\"#333333\"/>\n"

@@ -1,0 +1,30 @@
+#pragma once
+// Checking error messages: error_text runs a callable that should throw core::Error and returns its message
+// ("<no error>" when nothing was thrown); has_substr is a predicate-formatter for
+// EXPECT_PRED_FORMAT2(has_substr, text, part), so that tests check messages name the file, key and value.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "lorahub/core/error.h"
+
+namespace lorahub::test {
+
+template <class F>
+std::string error_text(F&& f) {
+  try {
+    f();
+  } catch (const core::Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+inline ::testing::AssertionResult has_substr(const char* text_expr, const char* part_expr, const std::string& text,
+                                             const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << text_expr << " is\n  \"" << text << "\"\nwhich lacks " << part_expr << "\n  \""
+                                       << part << "\"";
+}
+
+}  // namespace lorahub::test

@@ -299,7 +299,7 @@ TEST(Safetensors, JsonParserRejectsDuplicateKeysAtAnyDepth) {
   EXPECT_THROW(parse_json_unique_keys("{", "x.json"), Error);
 }
 
-// Every way the issue lists (and a few more) of making a bad file; each message must name the key.
+// Every way of making a bad file we know of; each message must name the key.
 TEST(Safetensors, RejectsEveryKindOfBadFile) {
   TempDir dir;
   const auto entry = [](const std::string& name, const std::string& dtype, const std::string& shape,

@@ -24,7 +24,7 @@ function(lorahub_test name)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_compile_options(${name} PRIVATE ${LORAHUB_WARNINGS})
   target_compile_definitions(${name} PRIVATE
-    LORAHUB_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
+    LORAHUB_TEST_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures"
     LORAHUB_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)

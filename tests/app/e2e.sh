@@ -168,7 +168,7 @@ PY
       { cat export.err; fail "export of the damaged run must fail with one error naming file and group (status $status)"; }
     "$lorahub" export damaged.h5 --run last_a/2 --out export-other 2> export.err || { cat export.err; fail "export of another run failed"; }
     # Seeded mutants (bit flips, overwritten and zeroed bytes, truncations): every command ends with 0 or
-    # 1, and an error names the file. (tests/report/test_mutation.cpp runs 1,185 of them in process.)
+    # 1, and an error names the file. (tests/report/mutation_test.cpp runs 1,185 of them in process.)
     for i in $(seq 0 7); do
       /usr/bin/python3 - "$i" <<'PY'
 import random, sys

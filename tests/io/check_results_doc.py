@@ -2,7 +2,7 @@
 """Runs the Python blocks of docs/results-schema.md against a results file written by the C++ ResultStore,
 so the documentation's examples cannot rot. Each ```python block runs in a scratch folder where results.h5
 is the fixture; the block that defines load_runs() must also return one row per run with the values the
-writer recorded (the JSON sidecar of tests/io/test_h5py_fixture.cpp), and, without pandas, print them.
+writer recorded (the JSON sidecar of tests/io/h5py_fixture_test.cpp), and, without pandas, print them.
 Usage: check_results_doc.py DOC.md RESULTS.h5 EXPECTED.json (run by ctest with Debian's /usr/bin/python3)."""
 import contextlib
 import io

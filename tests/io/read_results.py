@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reads a results file written by the C++ ResultStore with h5py, an HDF5 reader independent of
 ours, and checks groups, attributes, dtypes, shapes and values against the JSON sidecar the writer
-test produced (tests/io/test_h5py_fixture.cpp). Usage: read_results.py RESULTS.h5 EXPECTED.json
+test produced (tests/io/h5py_fixture_test.cpp). Usage: read_results.py RESULTS.h5 EXPECTED.json
 Run by ctest with Debian's /usr/bin/python3 (python3-h5py)."""
 import json
 import math

@@ -18,8 +18,10 @@
 #include "lorahub/core/error.h"
 #include "lorahub/core/random.h"
 #include "lorahub/io/result_store.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::io::test {
+using lorahub::test::TempDir;
 
 /// Sizes of a generated run.
 struct RunShape {
@@ -178,29 +180,6 @@ inline std::string run_difference(const RunRecord& a, const RunRecord& b) {
   if (a.adapter_config != b.adapter_config) return "adapter_config";
   return "";
 }
-
-/// A fresh directory under the test temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "lorahub-io-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) throw core::Error("mkdtemp failed for " + pattern);
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 inline std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

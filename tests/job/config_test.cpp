@@ -11,8 +11,10 @@
 #include "lorahub/core/error.h"
 #include "lorahub/job/config.h"
 #include "lorahub/job/plan.h"
+#include "support/errors.h"
 
 namespace fs = std::filesystem;
+using lorahub::test::error_text;
 namespace job = lorahub::job;
 
 namespace {
@@ -59,19 +61,9 @@ TEST(JobConfig, TomlErrorsNameFileAndKey) {
   }
 }
 
-
 }  // namespace
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lorahub::core::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(JobConfig, StoredJsonReadsBackToTheSameConfiguration) {
   auto c = job::JobConfig::from_toml_string(
@@ -95,7 +87,7 @@ TEST(JobConfig, StoredJsonReadsBackToTheSameConfiguration) {
   newer["future_section"] = {{"x", 1}};
   EXPECT_NO_THROW(job::JobConfig::from_json(newer, "results.h5"));
   newer["lorahub"]["budget"] = "many";
-  EXPECT_NE(error_of([&] { job::JobConfig::from_json(newer, "results.h5"); }).find("lorahub.budget"), std::string::npos);
+  EXPECT_NE(error_text([&] { job::JobConfig::from_json(newer, "results.h5"); }).find("lorahub.budget"), std::string::npos);
 }
 
 TEST(JobConfig, EveryTableKeyIsStoredOrPartOfTheTaskSelection) {
@@ -114,23 +106,23 @@ TEST(JobConfig, BadValuesAreReportedWhereTheyWereSet) {
     return job::JobConfig::from_toml_string("[lorahub]\nl1 = nan\nbudget = 0\n", "job.toml", "/tmp");
   };
   // validate() checks values in table order: budget comes before l1.
-  auto msg = error_of([&] { base().validate(); });
+  auto msg = error_text([&] { base().validate(); });
   EXPECT_NE(msg.find("job.toml: lorahub.budget must be >= 1, got 0"), std::string::npos) << msg;
   auto c = base();
   c.set("lorahub.budget", "3", "--budget");
-  msg = error_of([&] { c.validate(); });
+  msg = error_text([&] { c.validate(); });
   EXPECT_NE(msg.find("job.toml: lorahub.l1 must be a finite number >= 0, got nan"), std::string::npos) << msg;
   c.set("lorahub.l1", "inf", "--l1");
-  msg = error_of([&] { c.validate(); });
+  msg = error_text([&] { c.validate(); });
   EXPECT_NE(msg.find("--l1: lorahub.l1"), std::string::npos) << msg;
   c.set("lorahub.l1", "0.05", "--l1");
   c.set("data.max_test", "-1", "--max-test");
-  msg = error_of([&] { c.validate(); });
+  msg = error_text([&] { c.validate(); });
   EXPECT_NE(msg.find("--max-test: data.max_test must be >= 0, got -1"), std::string::npos) << msg;
   // Enumerations say what they accept.
-  msg = error_of([] { job::JobConfig::from_toml_string("[model]\ndtype = \"fp8\"\n", "m.toml", "/tmp"); });
+  msg = error_text([] { job::JobConfig::from_toml_string("[model]\ndtype = \"fp8\"\n", "m.toml", "/tmp"); });
   EXPECT_NE(msg.find("m.toml: key 'model.dtype' must be \"f32\" or \"bf16\", got \"fp8\""), std::string::npos) << msg;
-  msg = error_of([] { job::JobConfig::from_toml_string("[run]\nmethods = [\"lorahub\", \"magic\"]\n", "j.toml", "/"); });
+  msg = error_text([] { job::JobConfig::from_toml_string("[run]\nmethods = [\"lorahub\", \"magic\"]\n", "j.toml", "/"); });
   EXPECT_NE(msg.find("unknown method 'magic'"), std::string::npos) << msg;
 }
 

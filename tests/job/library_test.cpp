@@ -55,12 +55,12 @@ TEST_F(JobLibraryFolders, AListFileKeepsItsOrderAndNamesBadLines) {
 TEST(JobLibrary, CpythonModuleSamplingReplaysTheReference) {
   // The published library's 196 names, sampled as random.seed(s); random.sample(names, 20).
   std::vector<std::string> names;
-  std::ifstream in(std::string(LORAHUB_TEST_DATA) + "/sampling/lorahub-flan-t5-large-modules.txt");
+  std::ifstream in(std::string(LORAHUB_TEST_FIXTURES) + "/sampling/lorahub-flan-t5-large-modules.txt");
   for (std::string line; std::getline(in, line);) {
     if (!line.empty()) names.push_back(line);
   }
   ASSERT_EQ(names.size(), 196u);
-  std::ifstream oracle_in(std::string(LORAHUB_TEST_DATA) + "/sampling/cpython-random.json");
+  std::ifstream oracle_in(std::string(LORAHUB_TEST_FIXTURES) + "/sampling/cpython-random.json");
   auto oracle = nlohmann::json::parse(oracle_in);
   int checked = 0;
   for (const auto& s : oracle["sample"]) {
@@ -71,6 +71,5 @@ TEST(JobLibrary, CpythonModuleSamplingReplaysTheReference) {
   EXPECT_GE(checked, 5);
   EXPECT_NE(job::choose_modules(196, 20, 1, lorahub::data::Sampler::kNative), job::choose_modules(196, 20, 1, lorahub::data::Sampler::kCpython));
 }
-
 
 }  // namespace

@@ -8,40 +8,11 @@
 #include <string>
 
 #include "lorahub/model/checkpoint.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::test {
 
-inline const std::string kGatedFixture = std::string(LORAHUB_TEST_DATA) + "/t5-reference/t5v11_gated_untied";
-
-/// A folder removed with the object; under /dev/shm when `in_memory` (for tests that write thousands of files).
-class TempDir {
- public:
-  explicit TempDir(bool in_memory = false) {
-    std::error_code ec;
-    const auto base = in_memory && std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
-                                                                                 : std::filesystem::temp_directory_path();
-    std::string pattern = (base / "lorahub-adapter-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  /// A sub-folder, created empty (removing what an earlier case left there).
-  std::string fresh(const std::string& name) const {
-    const auto p = std::filesystem::path(path_) / name;
-    std::filesystem::remove_all(p);
-    std::filesystem::create_directories(p);
-    return p.string();
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+inline const std::string kGatedFixture = std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference/t5v11_gated_untied";
 
 inline void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

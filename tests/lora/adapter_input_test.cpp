@@ -15,32 +15,20 @@
 #include "lorahub/lora/adapter.h"
 #include "lorahub/model/checkpoint.h"
 #include "lorahub/model/t5.h"
+#include "support/errors.h"
 
 namespace lorahub::lora {
 namespace {
 namespace fs = std::filesystem;
+using lorahub::test::error_text;
 using core::Error;
 using test::TempDir;
 
 const std::string kQ = "encoder.block.1.layer.0.SelfAttention.q";
 const std::string kV = "decoder.block.2.layer.1.EncDecAttention.v";
 
-// The message of the Error that `f` throws; a test failure when it throws nothing or another type.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a core::Error: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
-
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  const auto msg = error_of(f);
+  const auto msg = error_text(f);
   for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' not in: " << msg;
 }
 
@@ -229,7 +217,7 @@ class AdapterWeights : public ::testing::Test {
   std::string load_error(const model::StateDict& weights) {
     const auto dir = tmp_.fresh("adapter");
     test::write_adapter(dir, config_, weights);
-    return error_of([&] { load_adapter(dir, model_.get()); });
+    return error_text([&] { load_adapter(dir, model_.get()); });
   }
   TempDir tmp_;
   model::T5Model model_{nullptr};

@@ -19,7 +19,7 @@ namespace lt = lorahub::test;
 
 namespace {
 
-const std::string kRef = std::string(LORAHUB_TEST_DATA) + "/t5-reference";
+const std::string kRef = std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference";
 const std::vector<double> kWeights = {0.7, -0.3, 1.1};
 
 double max_diff(const torch::Tensor& a, const torch::Tensor& b) {

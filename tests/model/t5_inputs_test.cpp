@@ -17,46 +17,20 @@
 #include "lorahub/model/checkpoint.h"
 #include "lorahub/model/t5.h"
 #include "lorahub/model/t5_config.h"
+#include "support/temp_dir.h"
+#include "support/errors.h"
 
 namespace lorahub::model {
 namespace {
 namespace fs = std::filesystem;
+using lorahub::test::error_text;
+using lorahub::test::TempDir;
 using core::Error;
 
-const std::string kRef = std::string(LORAHUB_TEST_DATA) + "/t5-reference";
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lorahub-t5in-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a core::Error: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+const std::string kRef = std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference";
 
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  const auto msg = error_of(f);
+  const auto msg = error_text(f);
   for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' not in: " << msg;
 }
 
@@ -68,7 +42,7 @@ nlohmann::json fixture_config(const std::string& name) {
 // A model folder: the fixture's weights (a copy, or `weights`) with `config` as its config.json.
 std::string model_folder(const TempDir& tmp, const std::string& fixture, const nlohmann::json& config,
                          const StateDict* weights = nullptr) {
-  const auto dir = tmp.path() + "/model";
+  const auto dir = tmp.path().string() + "/model";
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir + "/config.json") << config.dump(2);
@@ -121,12 +95,12 @@ TEST(T5ConfigValues, DeepAndHugeValuesAreReportedBriefly) {
   auto j = fixture_config("t5v11_gated_untied");
   j["d_model"] = nlohmann::json::parse(std::string(100'000, '[') + std::string(100'000, ']'));
   // nlohmann's dump() would recurse 100,000 levels to quote it.
-  const auto msg = error_of([&] { T5Config::from_json(j, "m/config.json"); });
+  const auto msg = error_text([&] { T5Config::from_json(j, "m/config.json"); });
   EXPECT_NE(msg.find("d_model"), std::string::npos) << msg;
   EXPECT_LT(msg.size(), 200u) << msg;
   j = fixture_config("t5v11_gated_untied");
   j["feed_forward_proj"] = std::string(1'000'000, 'x');
-  EXPECT_LT(error_of([&] { T5Config::from_json(j, "m/config.json"); }).size(), 400u);
+  EXPECT_LT(error_text([&] { T5Config::from_json(j, "m/config.json"); }).size(), 400u);
 }
 
 TEST(T5ConfigAgainstWeights, DisagreeingConfigNamesTheKeyBeforeAllocating) {
@@ -136,10 +110,10 @@ TEST(T5ConfigAgainstWeights, DisagreeingConfigNamesTheKeyBeforeAllocating) {
     auto j = base;
     for (const auto& [k, v] : changes.items()) j[k] = v;
     const auto dir = model_folder(tmp, "t5v11_gated_untied", j);
-    return error_of([&] { load_t5(dir); });
+    return error_text([&] { load_t5(dir); });
   };
-  const std::string file = tmp.path() + "/model/model.safetensors";
-  const std::string config = tmp.path() + "/model/config.json";
+  const std::string file = tmp.path().string() + "/model/model.safetensors";
+  const std::string config = tmp.path().string() + "/model/config.json";
   // Before: "DefaultCPUAllocator: can't allocate memory: you tried to allocate 128000000000 bytes".
   auto msg = load_with({{"vocab_size", 1'000'000'000}});
   EXPECT_EQ(msg, config + ": vocab_size = 1000000000 but shared.weight in " + file +
@@ -171,12 +145,12 @@ TEST(T5ConfigAgainstWeights, DisagreeingConfigNamesTheKeyBeforeAllocating) {
   auto j = tied;
   j["tie_word_embeddings"] = false;
   const auto dir = model_folder(tmp, "t5v10_relu_tied", j);
-  msg = error_of([&] { load_t5(dir); });
+  msg = error_text([&] { load_t5(dir); });
   EXPECT_NE(msg.find("tie_word_embeddings = false but the checkpoint has no lm_head.weight"), std::string::npos) << msg;
   j = tied;
   j["feed_forward_proj"] = "gated-gelu";
   const auto dir2 = model_folder(tmp, "t5v10_relu_tied", j);
-  msg = error_of([&] { load_t5(dir2); });
+  msg = error_text([&] { load_t5(dir2); });
   EXPECT_NE(msg.find("feed_forward_proj = 'gated-gelu' is gated"), std::string::npos) << msg;
 }
 
@@ -200,7 +174,7 @@ TEST(T5ConfigAgainstWeights, AsymmetricStacksAndBothFeedForwardsLoad) {
       c.dense_act_fn = c.is_gated_act ? "gelu_new" : "relu";
       c.tie_word_embeddings = tie;
       auto m = random_t5(c, 7);
-      const auto dir = tmp.path() + "/" + ff + (tie ? "-tied" : "-untied");
+      const auto dir = tmp.path().string() + "/" + ff + (tie ? "-tied" : "-untied");
       save_t5(m, dir);
       auto back = load_t5(dir);
       EXPECT_TRUE(torch::equal(back->decoder->blocks[2]->ff->DenseReluDense->wo->weight,
@@ -216,14 +190,14 @@ TEST(T5Weights, NonFiniteWeightsAreRejectedUnlessTheCheckIsOff) {
   StateDict w;
   for (const auto& [k, t] : load_checkpoint(kRef + "/t5v11_gated_untied")) w[k] = t.clone();
   const std::string key = "decoder.block.1.layer.1.EncDecAttention.k.weight";
-  const std::string file = tmp.path() + "/model/model.safetensors";
+  const std::string file = tmp.path().string() + "/model/model.safetensors";
   for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
     auto v = w;
     v[key] = v[key].clone();
     v[key][7][3] = bad;
     const auto dir = model_folder(tmp, "", config, &v);
     for (const auto dtype : {ComputeDType::kF32, ComputeDType::kBF16}) {
-      const auto msg = error_of([&] { load_t5(dir, {torch::kCPU, dtype}); });
+      const auto msg = error_text([&] { load_t5(dir, {torch::kCPU, dtype}); });
       EXPECT_NE(msg.find(file + ": key '" + key + "'"), std::string::npos) << msg;
       EXPECT_NE(msg.find("at [7, 3]"), std::string::npos) << msg;
       EXPECT_NE(msg.find(std::isnan(bad) ? "NaN" : (bad > 0 ? "+Inf" : "-Inf")), std::string::npos) << msg;
@@ -239,7 +213,7 @@ TEST(T5Weights, NonFiniteWeightsAreRejectedUnlessTheCheckIsOff) {
   v[key][0][0] = std::numeric_limits<float>::max();
   const auto dir = model_folder(tmp, "", config, &v);
   EXPECT_NO_THROW(load_t5(dir));
-  const auto msg = error_of([&] { load_t5(dir, {torch::kCPU, ComputeDType::kBF16}); });
+  const auto msg = error_text([&] { load_t5(dir, {torch::kCPU, ComputeDType::kBF16}); });
   EXPECT_NE(msg.find("+Inf at [0, 0]"), std::string::npos) << msg;
 }
 
@@ -251,13 +225,13 @@ TEST(CheckFinite, EveryDtypeLayoutAndPosition) {
       check_finite(t, "f", "k");
       t.view(-1)[at] = std::nan("");
       if (at < 999'999) t.view(-1)[999'999 - (999'999 - at) / 2] = HUGE_VAL;  // a later one: the first is reported
-      const auto msg = error_of([&] { check_finite(t, "f", "k"); });
+      const auto msg = error_text([&] { check_finite(t, "f", "k"); });
       EXPECT_NE(
           msg.find(std::string("holds NaN at [") + std::to_string(at / 1000) + ", " + std::to_string(at % 1000) + "]"),
           std::string::npos)
           << c10::toString(dtype) << ": " << msg;
       // Strided: the slow path agrees.
-      const auto msg_t = error_of([&] { check_finite(t.t(), "f", "k"); });
+      const auto msg_t = error_text([&] { check_finite(t.t(), "f", "k"); });
       EXPECT_NE(msg_t.find("holds "), std::string::npos) << msg_t;
     }
   }

@@ -1,4 +1,4 @@
-// The T5 engine against Hugging Face transformers' outputs (tests/data/t5-reference).
+// The T5 engine against Hugging Face transformers' outputs (tests/fixtures/t5-reference).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -16,7 +16,7 @@ namespace lt = lorahub::test;
 
 namespace {
 
-const std::string kRef = std::string(LORAHUB_TEST_DATA) + "/t5-reference";
+const std::string kRef = std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference";
 
 // |actual - expected| <= tol everywhere (tolerances from support/f32_tolerance.h; NaN never passes).
 ::testing::AssertionResult within(const torch::Tensor& actual, const torch::Tensor& expected, double tol,

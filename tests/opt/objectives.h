@@ -1,5 +1,5 @@
 #pragma once
-// Test objectives for the optimizers, including the three of tests/data/optimizer (computed in the
+// Test objectives for the optimizers, including the three of tests/fixtures/optimizer (computed in the
 // same floating-point order as numpy, so that losses agree with the recorded trace).
 #include <cmath>
 #include <cstddef>

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reads the reports that tests/report/test_report.cpp (ReportFixture.Write) rendered from one
+"""Reads the reports that tests/report/report_test.cpp (ReportFixture.Write) rendered from one
 results file, with Python's standard library only (csv, json, xml.etree), and checks that every
 format parses and that they agree: the CSV and JSON carry the same numbers, every average is the
 unweighted mean of its task rows, the Markdown table shows those numbers rounded, and the SVGs are

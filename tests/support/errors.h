@@ -1,7 +1,9 @@
 #pragma once
 // Checking error messages: error_text runs a callable that should throw core::Error and returns its message
-// ("<no error>" when nothing was thrown); has_substr is a predicate-formatter for
+// (a test failure, and "<no error>", when it throws nothing; a test failure when it throws another type);
+// has_substr is a predicate-formatter for
 // EXPECT_PRED_FORMAT2(has_substr, text, part), so that tests check messages name the file, key and value.
+#include <exception>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -16,7 +18,11 @@ std::string error_text(F&& f) {
     f();
   } catch (const core::Error& e) {
     return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw an exception that is not a core::Error: " << e.what();
+    return e.what();
   }
+  ADD_FAILURE() << "threw no error";
   return "<no error>";
 }
 

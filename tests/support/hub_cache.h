@@ -14,31 +14,14 @@
 #include <gtest/gtest.h>
 
 #include "lorahub/core/error.h"
+#include "support/temp_dir.h"
+#include "support/errors.h"
 
 namespace lorahub::core::test {
 namespace fs = std::filesystem;
+using lorahub::test::error_text;
 
-/// A fresh directory under the test temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "lorahub-hfcache-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) throw Error("mkdtemp failed for " + pattern);
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using lorahub::test::TempDir;
 
 /// Sets or unsets environment variables for one test and restores them afterwards.
 class ScopedEnv {
@@ -141,16 +124,5 @@ class FakeHubCache {
  private:
   fs::path root_;
 };
-
-/// The text of the Error `f` throws, or "" when it throws none.
-template <class F>
-std::string error_text(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace lorahub::core::test

@@ -12,9 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace lorahub::text::testing {
 
 namespace fs = std::filesystem;
+using lorahub::test::TempDir;
 
 inline std::string quote(const std::string& s) {
   std::string out = "'";
@@ -39,26 +42,6 @@ inline std::string read_file(const fs::path& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-/// A fresh directory under $TMPDIR, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lorahub-text-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 /// Mixed-script training text: English-like words built from syllables, accented Latin, Greek,
 /// Cyrillic, CJK, Hangul, emoji and punctuation, one sentence a line (deterministic).

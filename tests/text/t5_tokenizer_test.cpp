@@ -13,6 +13,7 @@
 
 #include "lorahub/core/error.h"
 #include "text/spm_oracle.h"
+#include "support/errors.h"
 
 namespace lorahub::text {
 namespace {
@@ -20,6 +21,7 @@ namespace {
 using core::Error;
 namespace t = testing;
 namespace fs = std::filesystem;
+using lorahub::test::error_text;
 
 enum class Kind { kUnigram, kBpe, kRaw };
 
@@ -406,37 +408,28 @@ TEST_F(Unigram, BatchRejectsRowsThatCannotFit) {
   EXPECT_TRUE(empty.input_ids.empty());
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 TEST_F(Unigram, ErrorsNameTheFileOrId) {
   const auto tokenizer = tok();
   const std::string missing = (models().dir() / "absent" / "spiece.model").string();
-  EXPECT_NE(message_of([&] { T5Tokenizer::load(missing); }).find(missing), std::string::npos);
+  EXPECT_NE(error_text([&] { T5Tokenizer::load(missing); }).find(missing), std::string::npos);
 
   t::TempDir tmp;
   const std::string garbage = (tmp.path() / "garbage.model").string();
   t::write_file(garbage, "this is not a sentencepiece model at all\n");
-  EXPECT_NE(message_of([&] { T5Tokenizer::load(garbage); }).find(garbage), std::string::npos);
+  EXPECT_NE(error_text([&] { T5Tokenizer::load(garbage); }).find(garbage), std::string::npos);
   const std::string empty = (tmp.path() / "empty.model").string();
   t::write_file(empty, "");
-  EXPECT_NE(message_of([&] { T5Tokenizer::load(empty); }).find(empty), std::string::npos);
-  EXPECT_NE(message_of([&] { T5Tokenizer::load(tmp.path().string()); }).find(tmp.path().string()),
+  EXPECT_NE(error_text([&] { T5Tokenizer::load(empty); }).find(empty), std::string::npos);
+  EXPECT_NE(error_text([&] { T5Tokenizer::load(tmp.path().string()); }).find(tmp.path().string()),
             std::string::npos);
-  EXPECT_NE(message_of([&] { T5Tokenizer::from_bytes("\x0a\x03xyz", "broadcast:spiece"); })
+  EXPECT_NE(error_text([&] { T5Tokenizer::from_bytes("\x0a\x03xyz", "broadcast:spiece"); })
                 .find("broadcast:spiece"),
             std::string::npos);
 
   const int64_t v = tokenizer.vocab_size();
-  EXPECT_NE(message_of([&] { tokenizer.decode({5, v}); }).find("id " + std::to_string(v)),
+  EXPECT_NE(error_text([&] { tokenizer.decode({5, v}); }).find("id " + std::to_string(v)),
             std::string::npos);
-  EXPECT_NE(message_of([&] { tokenizer.decode({-1}); }).find("id -1"), std::string::npos);
+  EXPECT_NE(error_text([&] { tokenizer.decode({-1}); }).find("id -1"), std::string::npos);
   EXPECT_THROW(tokenizer.id_to_token(v), Error);
 }
 
@@ -445,7 +438,7 @@ TEST_F(Unigram, ModelWithoutPadIsRejected) {
   // spm_train's default layout: unk 0, bos 1, eos 2, no <pad>.
   const auto path = t::train_model(tmp.path(), "nopad", "--model_type=unigram --vocab_size=300 "
                                                         "--hard_vocab_limit=false");
-  const auto message = message_of([&] { T5Tokenizer::load(path.string()); });
+  const auto message = error_text([&] { T5Tokenizer::load(path.string()); });
   EXPECT_NE(message.find(path.string()), std::string::npos) << message;
   EXPECT_NE(message.find("<pad>"), std::string::npos) << message;
 }
@@ -496,7 +489,7 @@ TEST(SpmShimDeathTest, EnvironmentVariableIsTheOnlyCandidateWhenSet) {
   EXPECT_EXIT(
       {
         ::setenv("LORAHUB_SPM_SHIM", "/nonexistent/liblorahub_spm_shim.so", 1);
-        const auto message = message_of([] { spm_shim_path(); });
+        const auto message = error_text([] { spm_shim_path(); });
         std::exit(message.find("/nonexistent/liblorahub_spm_shim.so") != std::string::npos &&
                           message.find("LORAHUB_SPM_SHIM") != std::string::npos
                       ? 0

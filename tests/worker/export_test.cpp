@@ -25,7 +25,7 @@ namespace {
 class ExportFixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ExportFixture, ComposedRunExportsAsLoraComposed) {
-  const std::string dir = std::string(LORAHUB_TEST_DATA) + "/t5-reference/" + GetParam();
+  const std::string dir = std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference/" + GetParam();
   auto tmp = fs::temp_directory_path() / ("lorahub_export_" + GetParam() + "_" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp / "library");

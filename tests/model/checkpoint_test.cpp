@@ -21,14 +21,16 @@
 #include "lorahub/core/error.h"
 #include "lorahub/model/checkpoint.h"
 #include "model/torch_pickle.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::model {
 namespace {
 namespace fs = std::filesystem;
+using lorahub::test::TempDir;
 using core::Error;
 
 std::string fixture(const std::string& rel) {
-  return std::string(LORAHUB_TEST_DATA) + "/t5-reference/t5v11_gated_untied/" + rel;
+  return std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference/t5v11_gated_untied/" + rel;
 }
 
 std::string read_bytes(const std::string& path) {
@@ -42,30 +44,6 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(out.good()) << path;
 }
-
-class TempDir {
- public:
-  explicit TempDir(bool in_memory = false) {
-    std::error_code ec;
-    const fs::path base =
-        in_memory && fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm") : fs::temp_directory_path();
-    std::string pattern = (base / "lorahub-ckpt-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::string dir(const std::string& name) const {
-    fs::create_directories(path_ + "/" + name);
-    return path_ + "/" + name;
-  }
-
- private:
-  std::string path_;
-};
 
 // Same dtype, same shape, same bytes (NaN-safe, unlike torch::equal).
 ::testing::AssertionResult bit_equal(const torch::Tensor& a, const torch::Tensor& b) {

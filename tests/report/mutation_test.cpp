@@ -27,6 +27,7 @@
 #include "lorahub/io/result_store.h"
 #include "lorahub/report/render.h"
 #include "lorahub/report/summary.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::io {
 namespace {
@@ -43,27 +44,6 @@ using Mode = ResultStore::Mode;
 std::string key_text(const std::string& task, const std::string& method, std::int64_t seed) {
   return task + "/" + method + "/" + std::to_string(seed);
 }
-
-// A scratch folder in memory where there is one: each case writes files (merge, export) and fsyncs.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string base = fs::is_directory("/dev/shm") ? "/dev/shm/" : ::testing::TempDir();
-    std::string pattern = base + "lorahub-mutation-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) throw core::Error("mkdtemp failed for " + pattern);
-    path_ = buf.data();
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 struct Tally {
   int cases = 0;
@@ -169,7 +149,7 @@ class Mutants : public ::testing::Test {
     return problem;
   }
 
-  ScratchDir dir_;
+  lorahub::test::TempDir dir_{/*in_memory=*/true};
   std::string base_;
   std::string bytes_;
   std::vector<RunRecord> runs_;

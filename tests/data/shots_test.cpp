@@ -7,13 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "data_module/error_text.h"
+#include "support/errors.h"
 
 namespace lorahub::data {
 namespace {
 
-using testing::error_text;
-using testing::has_substr;
+using lorahub::test::error_text;
+using lorahub::test::has_substr;
 
 std::vector<Example> numbered_pool(std::size_t n) {
   std::vector<Example> pool;
@@ -34,7 +34,7 @@ struct ShuffleOracle {
 };
 
 ShuffleOracle cpython_shuffle_oracle() {
-  std::ifstream in(LORAHUB_TEST_DATA "/sampling/cpython-random.json");
+  std::ifstream in(LORAHUB_TEST_FIXTURES "/sampling/cpython-random.json");
   EXPECT_TRUE(in.good()) << "missing sampling/cpython-random.json";
   const auto doc = nlohmann::json::parse(in);
   const auto& entry = doc.at("shuffle").at(0);

@@ -2,17 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include "data_module/error_text.h"
-#include "data_module/scratch_dir.h"
+#include "support/errors.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::data {
 namespace {
 
-using testing::error_text;
-using testing::has_substr;
+using lorahub::test::error_text;
+using lorahub::test::has_substr;
 
 TEST(TaskList, CommentsBlanksAndWhitespace) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   const std::string path =
       dir.write("jobs.txt",
                 "# BBH subset\n\nnavigate\n  snarks  # sarcasm\r\n\t\n#web_of_lies\nword_sorting");
@@ -20,7 +20,7 @@ TEST(TaskList, CommentsBlanksAndWhitespace) {
 }
 
 TEST(TaskList, Errors) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   const std::string dup = dir.write("dup.txt", "a\nb\n\na # again\n");
   EXPECT_PRED_FORMAT2(has_substr, error_text([&] { read_task_list(dup); }),
                       dup + ": line 4: duplicate task \"a\" (first on line 1)");

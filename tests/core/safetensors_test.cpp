@@ -16,12 +16,14 @@
 
 #include "lorahub/core/error.h"
 #include "lorahub/core/safetensors.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::core {
 namespace {
 namespace fs = std::filesystem;
+using lorahub::test::TempDir;
 
-std::string fixture(const std::string& rel) { return std::string(LORAHUB_TEST_DATA) + "/t5-reference/" + rel; }
+std::string fixture(const std::string& rel) { return std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference/" + rel; }
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -34,27 +36,6 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(out.good()) << path;
 }
-
-class TempDir {
- public:
-  // `in_memory`: under /dev/shm when it exists, for tests that write thousands of small files.
-  explicit TempDir(bool in_memory = false) {
-    std::error_code ec;
-    const fs::path base = in_memory && fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm") : fs::temp_directory_path();
-    std::string pattern = (base / "lorahub-st-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string u64le(uint64_t v) {
   std::string s(8, '\0');

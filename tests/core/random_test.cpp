@@ -20,7 +20,7 @@ using lorahub::core::PyRandom;
 using lorahub::core::Rng;
 
 nlohmann::json load_json(const std::string& name) {
-  const std::string path = std::string(LORAHUB_TEST_DATA) + "/sampling/" + name;
+  const std::string path = std::string(LORAHUB_TEST_FIXTURES) + "/sampling/" + name;
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open " + path);
   return nlohmann::json::parse(in);

@@ -117,7 +117,7 @@ TEST(BbhData, FirstExampleAndZeroShotPrompt) {
 
 TEST(BbhData, ReferenceShotsComeFromThePool) {
   REQUIRE_BBH_DIR();
-  std::ifstream in(LORAHUB_TEST_DATA "/sampling/cpython-random.json");
+  std::ifstream in(LORAHUB_TEST_FIXTURES "/sampling/cpython-random.json");
   const auto order = nlohmann::json::parse(in).at("shuffle").at(0).at("result");
   const BbhSplit split = split_bbh(load_bbh_task(bbh_dir(), "navigate"));
   const auto shots = pick_shots(split.pool, 5, 42, Sampler::kCpython);

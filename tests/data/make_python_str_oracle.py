@@ -7,7 +7,7 @@ metric relies on, so test_data can check lorahub::data's re-implementation again
 - "lower": every code point c below U+0180 whose chr(c).lower() differs from chr(c), mapped to the
   list of code points of chr(c).lower().
 
-Run: python3 tests/data_module/make_python_str_oracle.py > tests/data_module/python-str-oracle.json
+Run: python3 tests/data/make_python_str_oracle.py > tests/data/python-str-oracle.json
 """
 import json
 import sys

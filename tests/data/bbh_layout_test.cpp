@@ -3,15 +3,15 @@
 
 #include <string>
 
-#include "data_module/error_text.h"
-#include "data_module/scratch_dir.h"
+#include "support/errors.h"
+#include "support/temp_dir.h"
 #include "lorahub/data/bbh.h"
 
 namespace lorahub::data {
 namespace {
 
-using testing::error_text;
-using testing::has_substr;
+using lorahub::test::error_text;
+using lorahub::test::has_substr;
 
 std::string bbh_json(std::size_t n) {
   std::string s = "{\"canary\": \"c\", \"examples\": [";
@@ -34,7 +34,7 @@ std::string jsonl(std::size_t first, std::size_t n, const std::string& prefix) {
 const char* const kPrompt = "CANARY\n-----\nDo the task.\n\nQ: ...\nA: ...\n";
 
 TEST(BbhOriginal, LoadListAndSplit) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   dir.write("alpha.json", bbh_json(130));
   dir.write("alpha.txt", kPrompt);
   dir.write("beta.json", bbh_json(101));
@@ -65,7 +65,7 @@ TEST(BbhOriginal, LoadListAndSplit) {
 }
 
 TEST(BbhOriginal, Errors) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   const std::string root = dir.path().string();
   dir.write("small.json", bbh_json(100));
   dir.write("small.txt", kPrompt);
@@ -100,7 +100,7 @@ TEST(BbhOriginal, Errors) {
 }
 
 TEST(BbhDirectory, Errors) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   EXPECT_PRED_FORMAT2(has_substr, error_text([&] { list_bbh_tasks(dir.path().string()); }),
                       "holds no task");
   EXPECT_PRED_FORMAT2(has_substr,
@@ -109,7 +109,7 @@ TEST(BbhDirectory, Errors) {
 }
 
 TEST(BbhReference, PoolFromExampleJsonlTestFromZeroShot) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   dir.write("gamma/example.jsonl", jsonl(0, 100, "Desc.\\n\\nQ: "));
   dir.write("gamma/zero_shot.jsonl", jsonl(100, 40, "Desc.\\n\\nQ: "));
   dir.write("gamma/few_shot.jsonl", jsonl(100, 40, "Five shots...\\n\\nQ: "));
@@ -138,7 +138,7 @@ TEST(BbhReference, PoolFromExampleJsonlTestFromZeroShot) {
 }
 
 TEST(BbhReference, Errors) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   const std::string root = dir.path().string();
   dir.write("nopool/zero_shot.jsonl", jsonl(0, 2, ""));
   EXPECT_PRED_FORMAT2(has_substr, error_text([&] { load_bbh_task(root, "nopool"); }),

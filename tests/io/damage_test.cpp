@@ -20,9 +20,11 @@
 #include "lorahub/io/merge.h"
 #include "lorahub/io/peft_export.h"
 #include "lorahub/io/result_store.h"
+#include "support/errors.h"
 
 namespace lorahub::io {
 namespace {
+using lorahub::test::error_text;
 
 using test::exists;
 using test::make_failed_run;
@@ -32,15 +34,6 @@ using test::run_difference;
 using test::TempDir;
 using test::write_bytes;
 using Mode = ResultStore::Mode;
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const core::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -94,13 +87,13 @@ TEST(Damage, ADamagedRunIsReportedAloneWhileTheOthersStillRead) {
       }
     }
   }
-  std::string read = error_of([&] { store.read_run("navigate", "lorahub", 2); });
+  std::string read = error_text([&] { store.read_run("navigate", "lorahub", 2); });
   EXPECT_TRUE(contains(read, "cannot be read (group /runs/navigate/seed_2)") && contains(read, path)) << read;
-  std::string exported = error_of([&] { export_peft_adapter(store.read_run("navigate", "lorahub", 2), dir.file("x")); });
+  std::string exported = error_text([&] { export_peft_adapter(store.read_run("navigate", "lorahub", 2), dir.file("x")); });
   EXPECT_TRUE(contains(exported, "/runs/navigate/seed_2")) << exported;
 
   // HDF5 can neither replace nor unlink a group whose header fails its checksum, so resume says what to do.
-  std::string resume = error_of([&] { ResultStore(path, Mode::kResume); });
+  std::string resume = error_text([&] { ResultStore(path, Mode::kResume); });
   EXPECT_TRUE(contains(resume, "group /runs/navigate/seed_2 is damaged") && contains(resume, "lorahub merge")) << resume;
 
   MergeOutcome merged = merge_results(dir.file("merged.h5"), {path});
@@ -140,7 +133,7 @@ TEST(Damage, ADamagedJournalIsNeverHalfApplied) {
 
   // A header that fails its checksum: the file is not used and the journal stays for a person to see.
   write_bytes(journal, std::string(40, 'x'));
-  std::string header = error_of([&] { ResultStore(path, Mode::kReadOnly); });
+  std::string header = error_text([&] { ResultStore(path, Mode::kReadOnly); });
   EXPECT_TRUE(contains(header, "journal " + journal + " is damaged (bad header")) << header;
   EXPECT_TRUE(exists(journal));
   std::remove(journal.c_str());
@@ -171,7 +164,7 @@ TEST(Damage, ADamagedJournalIsNeverHalfApplied) {
   damaged[32 + 24 + 3] = static_cast<char>(damaged[32 + 24 + 3] ^ 1);  // first record's data
   write_bytes(journal, damaged);
   const std::string killed = read_bytes(path);
-  std::string record = error_of([&] { ResultStore(path, Mode::kReadOnly); });
+  std::string record = error_text([&] { ResultStore(path, Mode::kReadOnly); });
   EXPECT_TRUE(contains(record, "record 1 at byte 32 fails its checksum")) << record;
   EXPECT_TRUE(read_bytes(path) == killed) << "a damaged journal was applied";
   // The same journal undamaged rolls the file back byte for byte.
@@ -214,11 +207,11 @@ TEST(Damage, ManyLinksAndAttributesStayInTheObjectHeader) {
   EXPECT_EQ(ResultStore(path, Mode::kReadOnly).list_runs().size(), 12u);
 }
 
-// tests/data/results-format1/README.md: written by the last version of format 1.
+// tests/fixtures/results-format1/README.md: written by the last version of format 1.
 TEST(Damage, FormatVersion1FilesAreReadNotContinuedAndMergeIntoTheCurrentFormat) {
   TempDir dir;
   const std::string path = dir.file("old.h5");
-  write_bytes(path, read_bytes(std::string(LORAHUB_TEST_DATA) + "/results-format1/results.h5"));
+  write_bytes(path, read_bytes(std::string(LORAHUB_TEST_FIXTURES) + "/results-format1/results.h5"));
   RunRecord empty;
   empty.task = "snarks";
   empty.method = "icl";
@@ -232,7 +225,7 @@ TEST(Damage, FormatVersion1FilesAreReadNotContinuedAndMergeIntoTheCurrentFormat)
     ASSERT_EQ(store.list_runs().size(), runs.size());
     for (const RunRecord& r : runs) EXPECT_EQ(run_difference(store.read_run(r.task, r.method, r.seed), r), "") << r.task;
   }
-  std::string resume = error_of([&] { ResultStore(path, Mode::kResume); });
+  std::string resume = error_text([&] { ResultStore(path, Mode::kResume); });
   EXPECT_TRUE(contains(resume, path + " has format_version 1") && contains(resume, "lorahub merge")) << resume;
   const std::string merged = dir.file("new.h5");
   EXPECT_EQ(merge_results(merged, {path}).written, runs.size());

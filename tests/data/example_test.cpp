@@ -2,14 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include "data_module/error_text.h"
-#include "data_module/scratch_dir.h"
+#include "support/errors.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::data {
 namespace {
 
-using testing::error_text;
-using testing::has_substr;
+using lorahub::test::error_text;
+using lorahub::test::has_substr;
 
 TEST(ParseExamples, JsonLinesInputTarget) {
   const auto ex = parse_examples(
@@ -170,7 +170,7 @@ TEST(ParseExamples, AcceptsEveryUtf8Length) {
 }
 
 TEST(LoadExamples, ReadsFileAndNamesItInErrors) {
-  testing::ScratchDir dir;
+  lorahub::test::TempDir dir;
   const std::string path = dir.write("a.jsonl", "{\"input\": \"x\", \"target\": \"y\"}\n");
   EXPECT_EQ(load_examples(path), (std::vector<Example>{{"x", "y"}}));
   const std::string missing = (dir.path() / "missing.jsonl").string();

@@ -17,10 +17,12 @@
 #include "io/run_fixtures.h"
 #include "lorahub/core/error.h"
 #include "lorahub/core/safetensors.h"
+#include "support/errors.h"
 
 namespace lorahub::io {
 namespace {
 namespace fs = std::filesystem;
+using lorahub::test::error_text;
 using nlohmann::json;
 
 // Every field of PEFT 0.5.0's LoraConfig and PeftConfig (src/peft/tuners/lora.py, src/peft/config.py at tag
@@ -36,15 +38,6 @@ std::set<std::string> keys(const json& j) {
   std::set<std::string> out;
   for (const auto& [k, v] : j.items()) out.insert(k);
   return out;
-}
-
-std::string error_text(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const core::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // A composed lorahub run whose library config carries fields from PEFT releases after 0.5, as a library
@@ -96,7 +89,7 @@ TEST(PeftExport, DefaultWritesOnlyFieldsPeft05Knows) {
 TEST(PeftExport, ConfigIsWhatPeftWroteForTheFixture) {
   // The fixture's lora_composed/adapter_config.json was saved by PEFT itself; the library config enters the
   // run record as hub::library_adapter_config stores it (each value as JSON text).
-  const std::string dir = std::string(LORAHUB_TEST_DATA) + "/t5-reference/t5v11_gated_untied";
+  const std::string dir = std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference/t5v11_gated_untied";
   RunRecord run = test::make_run("fixture", "lorahub", 1);
   run.adapter_config.clear();
   const json library = read_json(dir + "/lora_0/adapter_config.json");

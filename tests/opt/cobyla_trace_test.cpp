@@ -1,4 +1,4 @@
-// Replays the LoraHub reference optimizer trace (nevergrad NGOpt -> scipy COBYLA, tests/data/optimizer)
+// Replays the LoraHub reference optimizer trace (nevergrad NGOpt -> scipy COBYLA, tests/fixtures/optimizer)
 // with the `cobyla` optimizer: NLopt's LN_COBYLA on the same standardized x and bounce transform.
 #include <gtest/gtest.h>
 
@@ -30,7 +30,7 @@ constexpr int kMinMatchingEvaluations = 25;
 constexpr double kMinImprovementRatio = 0.95;
 
 nlohmann::json load_trace() {
-  const std::string path = std::string(LORAHUB_TEST_DATA) + "/optimizer/ngopt-cobyla-trace.json";
+  const std::string path = std::string(LORAHUB_TEST_FIXTURES) + "/optimizer/ngopt-cobyla-trace.json";
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open " + path);
   return nlohmann::json::parse(in);

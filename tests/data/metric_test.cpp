@@ -8,13 +8,13 @@
 #include <string>
 
 #include "data/utf8.h"
-#include "data_module/error_text.h"
+#include "support/errors.h"
 
 namespace lorahub::data {
 namespace {
 
-using testing::error_text;
-using testing::has_substr;
+using lorahub::test::error_text;
+using lorahub::test::has_substr;
 
 std::string utf8(char32_t cp) {
   std::string s;
@@ -22,9 +22,9 @@ std::string utf8(char32_t cp) {
   return s;
 }
 
-// CPython's own answers (tests/data_module/make_python_str_oracle.py).
+// CPython's own answers (tests/data/make_python_str_oracle.py).
 nlohmann::json python_oracle() {
-  std::ifstream in(LORAHUB_SOURCE_DIR "/tests/data_module/python-str-oracle.json");
+  std::ifstream in(LORAHUB_SOURCE_DIR "/tests/data/python-str-oracle.json");
   EXPECT_TRUE(in.good()) << "missing python-str-oracle.json";
   return nlohmann::json::parse(in);
 }

@@ -23,13 +23,15 @@
 #include "lorahub/report/render.h"
 #include "lorahub/report/summary.h"
 #include "report/text.h"
-#include "data_module/error_text.h"
+#include "support/errors.h"
+#include "support/temp_dir.h"
 
 namespace lorahub::report {
 namespace {
 
 namespace fs = std::filesystem;
-using data::testing::error_text;
+using lorahub::test::TempDir;
+using lorahub::test::error_text;
 using io::ResultStore;
 using io::RunRecord;
 
@@ -200,23 +202,6 @@ struct Expected {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "lorahub_report_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw core::Error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // RFC 4180: quoted fields may hold commas, doubled quotes and line breaks; records end in CRLF.
 std::vector<std::vector<std::string>> parse_csv(const std::string& text) {

@@ -10,9 +10,11 @@
 #include "io/journal_driver.h"
 #include "io/run_fixtures.h"
 #include "lorahub/core/error.h"
+#include "support/errors.h"
 
 namespace lorahub::io::h5 {
 namespace {
+using lorahub::test::error_text;
 
 using test::TempDir;
 
@@ -24,15 +26,6 @@ File create_file(const std::string& path) {
 File open_file(const std::string& path, unsigned flags = H5F_ACC_RDONLY) {
   PropertyList fapl = detail::make_fapl({});
   return File::open(path, flags, fapl.id());
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const core::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(H5, AttributesRoundTrip) {
@@ -69,13 +62,13 @@ TEST(H5, AttributesRoundTrip) {
   EXPECT_EQ(attr_names(g).size(), 9u);
   EXPECT_FALSE(has_attr(g, "nope"));
 
-  std::string missing = error_of([&] { read_attr_string(g, "nope"); });
+  std::string missing = error_text([&] { read_attr_string(g, "nope"); });
   EXPECT_NE(missing.find("'nope'"), std::string::npos) << missing;
   EXPECT_NE(missing.find("'/g'"), std::string::npos) << missing;
   EXPECT_NE(missing.find(path), std::string::npos) << missing;
-  std::string kind = error_of([&] { read_attr_int64(g, "s"); });
+  std::string kind = error_text([&] { read_attr_int64(g, "s"); });
   EXPECT_NE(kind.find("string"), std::string::npos) << kind;
-  EXPECT_NE(error_of([&] { read_attr_double(g, "iv"); }).find("expected float64"), std::string::npos);
+  EXPECT_NE(error_text([&] { read_attr_double(g, "iv"); }).find("expected float64"), std::string::npos);
 }
 
 TEST(H5, DatasetsRoundTrip) {
@@ -121,13 +114,13 @@ TEST(H5, DatasetsRoundTrip) {
   EXPECT_EQ(read_scalar(root, "scalar"), -3.25);
   EXPECT_TRUE(read_dataset<double>(root, "scalar", &dims).size() == 1 && dims.empty());
 
-  std::string wrong = error_of([&] { read_dataset<double>(root, "s1"); });
+  std::string wrong = error_text([&] { read_dataset<double>(root, "s1"); });
   EXPECT_NE(wrong.find("'/s1'"), std::string::npos) << wrong;
   EXPECT_NE(wrong.find("expected float64"), std::string::npos) << wrong;
-  std::string missing = error_of([&] { read_dataset<float>(root, "nope"); });
+  std::string missing = error_text([&] { read_dataset<float>(root, "nope"); });
   EXPECT_NE(missing.find("missing dataset '/nope'"), std::string::npos) << missing;
   EXPECT_NE(missing.find(path), std::string::npos) << missing;
-  EXPECT_NE(error_of([&] { read_scalar(root, "d2"); }).find("expected a scalar"), std::string::npos);
+  EXPECT_NE(error_text([&] { read_scalar(root, "d2"); }).find("expected a scalar"), std::string::npos);
 }
 
 // Every byte read back is checked: small datasets live in their (checksummed) object header, big ones in
@@ -212,17 +205,17 @@ TEST(H5, GroupsAndErrors) {
     EXPECT_EQ(a.children(), (std::vector<std::string>{"data", "x", "ÿ"}));
     a.remove("x");
     EXPECT_FALSE(a.has("x"));
-    std::string dup = error_of([&] { a.create_group("data"); });
+    std::string dup = error_text([&] { a.create_group("data"); });
     EXPECT_NE(dup.find("creating group '/a/data'"), std::string::npos) << dup;
-    std::string not_group = error_of([&] { a.open_group("data"); });
+    std::string not_group = error_text([&] { a.open_group("data"); });
     EXPECT_NE(not_group.find("missing group '/a/data'"), std::string::npos) << not_group;
     file.close();
   }
   std::string missing = dir.file("missing.h5");
-  std::string open_error = error_of([&] { open_file(missing); });
+  std::string open_error = error_text([&] { open_file(missing); });
   EXPECT_NE(open_error.find(missing), std::string::npos) << open_error;
   EXPECT_NE(open_error.find("No such file"), std::string::npos) << open_error;  // HDF5's own reason
-  std::string nul = error_of([&] {
+  std::string nul = error_text([&] {
     File file = open_file(path, H5F_ACC_RDWR);
     write_strings(file.root(), "bad", {std::string("a\0b", 3)});
   });

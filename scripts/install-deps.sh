@@ -20,6 +20,7 @@ packages=(
   libnlopt-dev
   libeigen3-dev
   libre2-dev                           # linear-time regexes (PEFT target_modules patterns)
+  liblbfgspp-dev                       # header-only box-constrained L-BFGS (optimizer = "lbfgsb")
   python3-h5py python3-numpy           # tests read the HDF5 results the way users do
 )
 if [[ "${1:-}" == "--slurm" ]]; then

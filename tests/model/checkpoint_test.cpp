@@ -1,5 +1,5 @@
 // Tensor files through libtorch: every format of the fixture loads bit-identically, writers round-trip,
-// sharded checkpoints are validated, and bad or mutated .bin / safetensors files only ever throw Error.
+// sharded checkpoints are validated, and bad .bin / safetensors files throw Error (mutations: checkpoint_mutation_test.cpp).
 #include <gtest/gtest.h>
 
 #include <caffe2/serialize/inline_container.h>
@@ -11,161 +11,22 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
-#include <iterator>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "lorahub/core/error.h"
 #include "lorahub/model/checkpoint.h"
+#include "model/checkpoint_support.h"
 #include "model/torch_pickle.h"
 #include "support/temp_dir.h"
 
 namespace lorahub::model {
 namespace {
-namespace fs = std::filesystem;
+using namespace checkpoint_test;
 using lorahub::test::TempDir;
-using core::Error;
 
-std::string fixture(const std::string& rel) {
-  return std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference/t5v11_gated_untied/" + rel;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-// Same dtype, same shape, same bytes (NaN-safe, unlike torch::equal).
-::testing::AssertionResult bit_equal(const torch::Tensor& a, const torch::Tensor& b) {
-  if (a.scalar_type() != b.scalar_type()) {
-    return ::testing::AssertionFailure() << "dtype " << a.scalar_type() << " vs " << b.scalar_type();
-  }
-  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
-  const auto ca = a.contiguous();
-  const auto cb = b.contiguous();
-  if (ca.nbytes() > 0 && std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) != 0) {
-    return ::testing::AssertionFailure() << "bytes differ";
-  }
-  return ::testing::AssertionSuccess();
-}
-
-void expect_same_state_dict(const StateDict& a, const StateDict& b, const std::string& label) {
-  std::vector<std::string> ka, kb;
-  for (const auto& [k, v] : a) ka.push_back(k);
-  for (const auto& [k, v] : b) kb.push_back(k);
-  ASSERT_EQ(ka, kb) << label;
-  for (const auto& [k, v] : a) EXPECT_TRUE(bit_equal(v, b.at(k))) << label << ": " << k;
-}
-
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& needles, const std::string& label) {
-  try {
-    f();
-    ADD_FAILURE() << label << ": no error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& needle : needles) {
-      EXPECT_NE(msg.find(needle), std::string::npos) << label << ": message lacks '" << needle << "': " << msg;
-    }
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << label << ": non-Error exception: " << e.what();
-  }
-}
-
-// ------------------------------------------------------------------------------------------------
-// A pickle emitter for hand-made torch.save payloads (protocol 2, the opcodes torch.save uses).
-class PickleWriter {
- public:
-  PickleWriter& raw(const std::string& bytes) {
-    out_ += bytes;
-    return *this;
-  }
-  PickleWriter& op(char c) {
-    out_ += c;
-    return *this;
-  }
-  PickleWriter& proto() { return raw("\x80\x02"); }
-  PickleWriter& str(const std::string& s) {
-    out_ += 'X';
-    const auto n = static_cast<uint32_t>(s.size());
-    out_.append(reinterpret_cast<const char*>(&n), 4);
-    out_ += s;
-    return *this;
-  }
-  PickleWriter& integer(int64_t v) {
-    if (v >= 0 && v < 256) {
-      out_ += 'K';
-      out_ += static_cast<char>(v);
-    } else if (v >= INT32_MIN && v <= INT32_MAX) {
-      out_ += 'J';
-      const auto x = static_cast<int32_t>(v);
-      out_.append(reinterpret_cast<const char*>(&x), 4);
-    } else {
-      out_ += '\x8a';
-      out_ += '\x08';
-      out_.append(reinterpret_cast<const char*>(&v), 8);
-    }
-    return *this;
-  }
-  PickleWriter& global(const std::string& module, const std::string& name) {
-    out_ += 'c';
-    out_ += module + "\n" + name + "\n";
-    return *this;
-  }
-  PickleWriter& tuple(const std::vector<int64_t>& values) {
-    op('(');
-    for (auto v : values) integer(v);
-    return op('t');
-  }
-  // _rebuild_tensor_v2(storage, offset, sizes, strides, False, OrderedDict())
-  PickleWriter& tensor(const std::string& key, const std::string& storage_type, int64_t numel, int64_t offset,
-                       const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides) {
-    global("torch._utils", "_rebuild_tensor_v2").op('(');
-    op('(').str("storage").global("torch", storage_type).str(key).str("cpu").integer(numel).op('t').op('Q');
-    integer(offset).tuple(sizes).tuple(strides).op('\x89');
-    global("collections", "OrderedDict").op(')').op('R');
-    return op('t').op('R');
-  }
-  const std::string& bytes() const { return out_; }
-
- private:
-  std::string out_;
-};
-
-// Writes a torch.save-style zip: data.pkl plus data/<key> records (version is added by the writer).
-void write_torch_zip(const std::string& path, const std::string& pickle,
-                     const std::map<std::string, std::string>& storages) {
-  caffe2::serialize::PyTorchStreamWriter writer(path);
-  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
-  for (const auto& [key, bytes] : storages) writer.writeRecord("data/" + key, bytes.data(), bytes.size());
-  writer.writeEndOfFile();
-}
-
-std::string float_bytes(const std::vector<float>& v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-}
-
-std::map<std::string, std::string> records_of(const std::string& zip_path) {
-  caffe2::serialize::PyTorchStreamReader reader(zip_path);
-  std::map<std::string, std::string> out;
-  for (const auto& name : reader.getAllRecords()) {
-    auto [data, size] = reader.getRecord(name);
-    out[name] = std::string(static_cast<const char*>(data.get()), size);
-  }
-  return out;
-}
-
-// ------------------------------------------------------------------------------------------------
 TEST(Checkpoint, EveryFormatOfTheFixtureIsBitIdentical) {
   const StateDict st = load_tensor_file(fixture("model.safetensors"));
   const StateDict bin = load_tensor_file(fixture("pytorch_bin/pytorch_model.bin"));
@@ -534,170 +395,6 @@ TEST(Checkpoint, RejectsBadBinFilesNamingFileAndKey) {
 
 // ------------------------------------------------------------------------------------------------
 // Mutation tests.
-
-struct Stats {
-  int accepted = 0;
-  int rejected = 0;
-};
-
-// Loads `path` (a variant): success or Error naming the file; anything else fails the test.
-void load_variant(const std::string& path, Stats& stats, const std::string& label) {
-  try {
-    const StateDict sd = load_tensor_file(path);
-    ++stats.accepted;
-    for (const auto& [k, t] : sd) {
-      // Reading every element must stay inside the loaded storage: the loader bounds-checked the view.
-      const auto& storage = t.storage();
-      if (t.numel() > 0) {
-        int64_t last = t.storage_offset();
-        for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
-        EXPECT_LE((last + 1) * static_cast<int64_t>(t.element_size()), static_cast<int64_t>(storage.nbytes()))
-            << label << ": " << k;
-        (void)t.contiguous();
-      }
-    }
-  } catch (const Error& e) {
-    ++stats.rejected;
-    if (std::string(e.what()).find(path) == std::string::npos) {
-      ADD_FAILURE() << label << ": message does not name the file: " << e.what();
-    }
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << label << ": non-Error exception: " << e.what();
-  }
-}
-
-TEST(CheckpointMutation, CorruptedBinZipsLoadOrThrowError) {
-  TempDir tmp(/*in_memory=*/true);
-  const std::string path = tmp.file("variant.bin");
-  const std::string original = read_bytes(fixture("lora_0_bin/adapter_model.bin"));
-  Stats stats;
-  static const unsigned char kValues[] = {0x00, 0xff, 0x80};
-  for (std::size_t pos = 0; pos < original.size(); pos += 7) {
-    for (unsigned char v : kValues) {
-      if (static_cast<unsigned char>(original[pos]) == v) continue;
-      std::string m = original;
-      m[pos] = static_cast<char>(v);
-      write_bytes(path, m);
-      load_variant(path, stats, "byte " + std::to_string(pos));
-    }
-  }
-  for (std::size_t len = 0; len < original.size(); len += 11) {
-    write_bytes(path, original.substr(0, len));
-    load_variant(path, stats, "truncated to " + std::to_string(len));
-  }
-  const int total = stats.accepted + stats.rejected;
-  std::printf("[ mutation ] %d zip variants: %d rejected with Error, %d loaded\n", total, stats.rejected,
-              stats.accepted);
-  EXPECT_GT(total, 10000);
-  // Most flips land in tensor bytes or key names, which load (libtorch's miniz is built without CRC
-  // checks, like torch.load); what matters is that every variant either loads or throws Error.
-  EXPECT_GT(stats.rejected, total / 10);
-  EXPECT_GT(stats.accepted, 0);
-}
-
-// The zip's CRCs catch most byte flips before the unpickler sees them, so mutate data.pkl itself.
-TEST(CheckpointMutation, CorruptedPicklesParseOrThrowError) {
-  Stats stats;
-  TempDir tmp(/*in_memory=*/true);
-  const std::string zip_path = tmp.file("variant.bin");
-  int variants = 0;
-  for (const std::string rel : {"lora_0_bin/adapter_model.bin", "pytorch_bin_ordereddict/pytorch_model.bin"}) {
-    const auto records = records_of(fixture(rel));
-    std::string pickle, prefix;
-    std::map<std::string, std::string> storages;
-    for (const auto& [name, bytes] : records) {
-      const auto slash = name.find('/');
-      const std::string rest = name.substr(slash + 1);
-      if (rest == "data.pkl") pickle = bytes;
-      if (rest.rfind("data/", 0) == 0) storages[rest.substr(5)] = bytes;
-    }
-    ASSERT_FALSE(pickle.empty()) << rel;
-    const std::string source = "mutated " + rel;
-    auto check = [&](const std::string& variant, const std::string& label) {
-      ++variants;
-      try {
-        const auto parsed = detail::parse_state_dict_pickle(variant, source);
-        ++stats.accepted;
-        std::set<std::string> names;
-        for (const auto& t : parsed.tensors) {
-          EXPECT_TRUE(names.insert(t.name).second) << label;
-          ASSERT_LT(t.storage, parsed.storages.size()) << label;
-          const auto& s = parsed.storages[t.storage];
-          uint64_t last = static_cast<uint64_t>(t.storage_offset);
-          bool empty = false;
-          for (std::size_t d = 0; d < t.sizes.size(); ++d) {
-            empty |= t.sizes[d] == 0;
-            last += static_cast<uint64_t>(std::max<int64_t>(t.sizes[d] - 1, 0)) * static_cast<uint64_t>(t.strides[d]);
-          }
-          if (!empty) {
-            EXPECT_LT(last, s.numel) << label << ": " << t.name;
-          }
-        }
-        // Every 16th accepted variant also goes through the whole loader with the real storages.
-        if (stats.accepted % 16 == 0) {
-          write_torch_zip(zip_path, variant, storages);
-          Stats full;
-          load_variant(zip_path, full, label + " (full load)");
-        }
-      } catch (const Error& e) {
-        ++stats.rejected;
-        if (std::string(e.what()).find(source) == std::string::npos) {
-          ADD_FAILURE() << label << ": message does not name the source: " << e.what();
-        }
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << label << ": non-Error exception: " << e.what();
-      }
-    };
-    static const unsigned char kValues[] = {0x00, 0xff, '(', 't', 'R', 'h', 'u', '.'};
-    const std::size_t stride = pickle.size() > 8000 ? 7 : 1;
-    for (std::size_t pos = 0; pos < pickle.size(); pos += stride) {
-      for (unsigned char v : kValues) {
-        if (static_cast<unsigned char>(pickle[pos]) == v) continue;
-        std::string m = pickle;
-        m[pos] = static_cast<char>(v);
-        check(m, rel + " byte " + std::to_string(pos) + " := " + std::to_string(v));
-      }
-    }
-    for (std::size_t len = 0; len < pickle.size(); len += stride) {
-      check(pickle.substr(0, len), rel + " truncated to " + std::to_string(len));
-      std::string dropped = pickle;
-      dropped.erase(len, 1);
-      check(dropped, rel + " dropped byte " + std::to_string(len));
-    }
-  }
-  std::printf("[ mutation ] %d pickle variants: %d rejected with Error, %d parsed\n", variants, stats.rejected,
-              stats.accepted);
-  EXPECT_GT(variants, 10000);
-  EXPECT_GT(stats.rejected, variants / 4);  // flips inside key names still parse
-  EXPECT_GT(stats.accepted, 0);
-}
-
-TEST(CheckpointMutation, CorruptedSafetensorsThroughTheLoader) {
-  TempDir tmp(/*in_memory=*/true);
-  const std::string path = tmp.file("variant.safetensors");
-  const std::string original = read_bytes(fixture("lora_0/adapter_model.safetensors"));
-  uint64_t n = 0;
-  std::memcpy(&n, original.data(), 8);
-  Stats stats;
-  for (std::size_t pos = 0; pos < 8 + n; pos += 3) {
-    for (char v : {'\0', '9', '"', ']'}) {
-      if (original[pos] == v) continue;
-      std::string m = original;
-      m[pos] = v;
-      write_bytes(path, m);
-      load_variant(path, stats, "byte " + std::to_string(pos));
-    }
-  }
-  for (std::size_t len = 0; len < original.size(); len += 13) {
-    write_bytes(path, original.substr(0, len));
-    load_variant(path, stats, "truncated to " + std::to_string(len));
-  }
-  const int total = stats.accepted + stats.rejected;
-  std::printf("[ mutation ] %d safetensors variants: %d rejected with Error, %d loaded\n", total, stats.rejected,
-              stats.accepted);
-  EXPECT_GT(total, 5000);
-  EXPECT_GT(stats.rejected, total / 2);
-}
 
 }  // namespace
 }  // namespace lorahub::model

@@ -103,13 +103,13 @@ torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
     total += rows;
     uniform = uniform && rows == lr.segment_rows.front();
   }
-  if (total != batch) fail("low-rank addition: segments cover ", total, " rows, batch has ", batch);
-  if (uniform) {
+  if (uniform && batch % segments == 0) {
     // One batched GEMM pair for all segments: [S, rows·L, in] × [S, in, r] × [S, r, out].
     auto xs = xin.reshape({segments, -1, in_features_});
     auto t = torch::bmm(torch::bmm(xs, lr.a.transpose(1, 2)), lr.b.transpose(1, 2)) * lr.scale;
     return y + t.view(y.sizes());
   }
+  if (total != batch) fail("low-rank addition: segments cover ", total, " rows, batch has ", batch);
   std::vector<torch::Tensor> parts;
   parts.reserve(static_cast<std::size_t>(segments));
   std::int64_t offset = 0;
@@ -140,6 +140,16 @@ void ProjectionImpl::restore() {
   torch::NoGradGuard no_grad;
   weight.copy_(original_);
   original_ = torch::Tensor();
+}
+
+// ---------------------------------------------------------------------------------------------
+torch::Tensor Packing::unpack(const torch::Tensor& rows) const {
+  auto padded = torch::zeros({batch * length, rows.size(-1)}, rows.options());
+  return padded.index_copy(0, index, rows).view({batch, length, rows.size(-1)});
+}
+
+torch::Tensor Packing::pack(const torch::Tensor& padded) const {
+  return padded.reshape({batch * length, padded.size(-1)}).index_select(0, index);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,6 +207,20 @@ torch::Tensor T5AttentionImpl::forward(const torch::Tensor& hidden, const torch:
                                        const torch::Tensor& bias, torch::Tensor* probs) {
   auto [keys, values] = project_kv(key_value.defined() ? key_value : hidden);
   return attend(hidden, keys, values, bias, probs);
+}
+
+torch::Tensor T5AttentionImpl::forward_packed(const torch::Tensor& x, const Packing& packing, const torch::Tensor& bias) {
+  // The projections see the real tokens only; scores, softmax and the weighted sum need the padded layout,
+  // where padding keys are masked (weight exactly 0) and padding queries are dropped again by pack().
+  auto queries = shape_heads(packing.unpack(q(x)));
+  auto keys = shape_heads(packing.unpack(k(x)));
+  auto values = shape_heads(packing.unpack(v(x)));
+  auto scores = torch::matmul(queries, keys.transpose(3, 2));
+  scores = scores + bias;
+  auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+  weights = maybe_dropout(weights, dropout_, is_training());
+  auto out = torch::matmul(weights, values).transpose(1, 2).contiguous().view({packing.batch, -1, num_heads_ * d_kv_});
+  return o(packing.pack(out));
 }
 
 torch::Tensor T5AttentionImpl::forward_cached(const torch::Tensor& hidden, KVCache& cache, const torch::Tensor& bias) {
@@ -277,7 +301,7 @@ T5BlockImpl::T5BlockImpl(const T5Config& config, bool has_relative_attention_bia
   layer->push_back(ff);
 }
 
-torch::Tensor T5BlockImpl::forward_encoder(const torch::Tensor& h, const torch::Tensor& bias, StackTrace* trace) {
+torch::Tensor T5BlockImpl::forward_encoder(const torch::Tensor& h, const torch::Tensor& bias, LayerOutputs* trace) {
   auto& sa = *self_attention;
   torch::Tensor probs;
   auto out = h + maybe_dropout(sa.SelfAttention->forward(sa.layer_norm(h), {}, bias, trace ? &probs : nullptr),
@@ -286,9 +310,16 @@ torch::Tensor T5BlockImpl::forward_encoder(const torch::Tensor& h, const torch::
   return ff(out);
 }
 
+torch::Tensor T5BlockImpl::forward_encoder_packed(const torch::Tensor& h, const Packing& packing,
+                                                  const torch::Tensor& bias) {
+  auto& sa = *self_attention;
+  auto out = h + maybe_dropout(sa.SelfAttention->forward_packed(sa.layer_norm(h), packing, bias), dropout_, is_training());
+  return ff(out);
+}
+
 torch::Tensor T5BlockImpl::forward_decoder(const torch::Tensor& h, const torch::Tensor& self_bias,
                                            const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                                           const torch::Tensor& cross_bias, StackTrace* trace) {
+                                           const torch::Tensor& cross_bias, LayerOutputs* trace) {
   auto& sa = *self_attention;
   auto& ca = *cross_attention;
   torch::Tensor probs, cross_probs;

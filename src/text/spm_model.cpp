@@ -89,7 +89,13 @@ ShimApi open_shim() {
     // RTLD_DEEPBIND makes the shim and libsentencepiece resolve their own (bundled protobuf)
     // symbols before the process's global ones (libtorch's protobuf); RTLD_LOCAL keeps theirs out
     // of everyone else's way. The handle is never closed: models may outlive any owner.
+#ifdef LORAHUB_SANITIZE
+    // AddressSanitizer refuses RTLD_DEEPBIND; a link-map namespace of its own isolates the shim (and its
+    // uninstrumented libc and protobuf) as well. Buffers never cross: the shim frees what it allocates.
+    void* handle = ::dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
     void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
     if (handle == nullptr) {
       const char* why = ::dlerror();
       fail("text: cannot open sentencepiece shim '", path, "': ", why == nullptr ? "?" : why);

@@ -1,10 +1,12 @@
 #include "lorahub/worker/backend.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <sched.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <thread>
 
@@ -16,7 +18,24 @@
 
 namespace lorahub::worker {
 
+void retain_freed_memory() {
+  // glibc's default moves the mmap threshold up to the size of the last freed block and trims the heap's
+  // top once twice that is free: multi-MB tensors then alternate between mmap/munmap and brk growth and
+  // trimming, and every first touch of a page is a fault (plus the kernel zeroing it). Fixed settings keep
+  // the blocks (as the dynamic scheme would eventually, minus the trimming). Larger blocks still use mmap,
+  // which every arena, not only the main one, can serve.
+  constexpr int kMmapThreshold = 32 << 20;  // the largest M_MMAP_THRESHOLD glibc accepts on 64-bit
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  mallopt(M_TOP_PAD, 64 << 20);
+}
+
 int setup_threads(int threads, int ranks_on_node) {
+  static const bool retained = [] {
+    if (!std::getenv("LORAHUB_GLIBC_MALLOC")) retain_freed_memory();
+    return true;
+  }();
+  (void)retained;
   if (threads <= 0) {
     const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     cpu_set_t mask;

@@ -113,7 +113,8 @@ std::vector<double> FitnessEvaluator::evaluate(const std::vector<std::vector<dou
     lora::apply_unmerged(model_, library_, candidates, k == 1 ? 0 : rows, modules);
     auto rep = [k](const torch::Tensor& t) { return k == 1 ? t : t.repeat({k, 1}); };
     auto labels = rep(b.labels);
-    auto out = model_.forward(rep(b.input_ids), rep(b.attention_mask), rep(b.decoder_input_ids));
+    auto out = model_.forward(rep(b.input_ids), rep(b.attention_mask), rep(b.decoder_input_ids), false,
+                              /*skip_padding=*/true);
     if (k == 1) {
       ce[0] += model::seq2seq_loss(out.logits, labels).loss.item<double>();
     } else {
@@ -181,7 +182,7 @@ FitnessEvaluator::Gradient FitnessEvaluator::evaluate_gradient(const std::vector
   torch::Tensor ce;
   double ce_value = 0;
   for (const auto& b : batches_) {
-    auto out = model_.forward(b.input_ids, b.attention_mask, b.decoder_input_ids);
+    auto out = model_.forward(b.input_ids, b.attention_mask, b.decoder_input_ids, false, /*skip_padding=*/true);
     auto loss = model::seq2seq_loss(out.logits, b.labels).loss;
     // Summed batch by batch in double, as evaluate() does, so both give the same value.
     ce_value += loss.item<double>();

@@ -169,6 +169,42 @@ TEST_P(LoraReference, BatchedCandidatesEqualSeparateEvaluations) {
   EXPECT_NEAR(separate[1], ref("loss").item<double>(), loss_tol("logits"));
 }
 
+// The encoder may skip padding (what evaluations and generation do): losses stay those of the padded computation
+// within 1e-6 relative, logits and real encoder positions within float32 rounding (segments of fewer rows sum
+// in another blocking), with one composition and with candidates in segments, and the skipped positions are
+// zeros. Extra padding columns make sure there is padding to skip.
+TEST_P(LoraReference, SkippingPaddingKeepsLogitsAndLosses) {
+  auto lib = load_three();
+  const auto rows = ref("input_ids").size(0);
+  auto ids = torch::cat({ref("input_ids"), torch::zeros({rows, 5}, torch::kLong)}, 1);
+  auto mask = torch::cat({ref("attention_mask"), torch::zeros({rows, 5}, ref("attention_mask").options())}, 1);
+  for (const std::vector<std::vector<double>>& cands :
+       {std::vector<std::vector<double>>{kWeights}, {kWeights, {-1.2, 0.4, 0.9}, {1.5, 1.5, -1.5}}}) {
+    const auto k = static_cast<std::int64_t>(cands.size());
+    ll::ScopedAdapters scope(*model_);
+    ll::apply_unmerged(*model_, lib.stack(), cands, k == 1 ? 0 : rows);
+    auto rep = [&](const torch::Tensor& t) { return k == 1 ? t : t.repeat({k, 1}); };
+    c10::InferenceMode g;
+    auto padded = model_->forward(rep(ids), rep(mask), rep(ref("decoder_input_ids")), false, false);
+    auto skipped = model_->forward(rep(ids), rep(mask), rep(ref("decoder_input_ids")), false, true);
+    EXPECT_LE(max_diff(skipped.logits, padded.logits), lt::logits_tolerance(model_->config(), padded.logits))
+        << k << " candidate(s)";
+    auto labels = rep(ref("labels"));
+    for (std::int64_t i = 0; i < k; ++i) {
+      auto part = [&](const torch::Tensor& t) { return t.narrow(0, rows * i, rows); };
+      const double lp = lm::seq2seq_loss(part(padded.logits), part(labels)).loss.item<double>();
+      const double ls = lm::seq2seq_loss(part(skipped.logits), part(labels)).loss.item<double>();
+      EXPECT_LE(std::abs(ls - lp), 1e-6 * std::abs(lp)) << "candidate " << i << " of " << k;
+    }
+    auto real = rep(mask).unsqueeze(-1).to(torch::kBool);
+    const auto& c = model_->config();
+    EXPECT_LE(max_diff(skipped.encoder_last_hidden_state.masked_fill(~real, 0),
+                       padded.encoder_last_hidden_state.masked_fill(~real, 0)),
+              lt::f32_tolerance(padded.encoder_last_hidden_state, lt::encoder_depth(c), lt::reduction_width(c)));
+    EXPECT_EQ(skipped.encoder_last_hidden_state.masked_fill(real, 0).abs().max().item<double>(), 0.0);
+  }
+}
+
 // The bounds above must still catch real mistakes: each wrong composition below moves the logits by at least
 // ten times the bound (measured: 146 to 97,000 times). Wrong scalings (lora_alpha without /r, PEFT's rslora rule),
 // a module left out, the weights given to the wrong modules, one weight off by 0.1 %, and A and B swapped

@@ -47,10 +47,13 @@ class T5StackImpl : public torch::nn::Module {
  public:
   T5StackImpl(const T5Config& config, bool is_decoder);
   /// embeds: [B, L, D]; attention_mask: [B, L] (1 token, 0 pad). Returns the final-norm output [B, L, D].
-  torch::Tensor encode(const torch::Tensor& embeds, const torch::Tensor& attention_mask, StackTrace* trace);
+  /// skip_padding (inference without a trace): the position-wise layers run on the real tokens only; real
+  /// positions come out as in the padded computation, padding positions are zeros.
+  torch::Tensor encode(const torch::Tensor& embeds, const torch::Tensor& attention_mask, LayerOutputs* trace,
+                       bool skip_padding = false);
   /// Teacher forcing. embeds: [B, Ld, D]; encoder_hidden: [B, Le, D]; encoder_mask: [B, Le]. Returns [B, Ld, D].
   torch::Tensor decode(const torch::Tensor& embeds, const torch::Tensor& encoder_hidden,
-                       const torch::Tensor& encoder_mask, StackTrace* trace);
+                       const torch::Tensor& encoder_mask, LayerOutputs* trace);
   /// Prepares incremental decoding (cross-attention K/V computed once).
   DecoderState start(const torch::Tensor& encoder_hidden, const torch::Tensor& encoder_mask);
   /// One decoding step. embeds: [B, 1, D] → [B, 1, D] (final-norm output).
@@ -71,7 +74,7 @@ struct Seq2SeqOutput {
   torch::Tensor logits;                     ///< [B, Ld, V] float32
   torch::Tensor encoder_last_hidden_state;  ///< [B, Le, D]
   torch::Tensor decoder_last_hidden_state;  ///< [B, Ld, D] after the decoder's final norm
-  StackTrace encoder_trace, decoder_trace;  ///< filled when requested
+  LayerOutputs encoder_trace, decoder_trace;  ///< filled when requested
 };
 
 /// `T5ForConditionalGeneration`: shared embedding, encoder, decoder and LM head.
@@ -80,17 +83,19 @@ class T5ModelImpl : public torch::nn::Module {
   explicit T5ModelImpl(const T5Config& config);
   const T5Config& config() const { return config_; }
 
-  /// input_ids: [B, Le] int64; attention_mask: [B, Le]. Returns the encoder output [B, Le, D].
+  /// input_ids: [B, Le] int64; attention_mask: [B, Le]. Returns the encoder output [B, Le, D]; with
+  /// skip_padding, zeros at padding positions (see T5StackImpl::encode) and less work.
   torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                       StackTrace* trace = nullptr);
+                       LayerOutputs* trace = nullptr, bool skip_padding = false);
   /// decoder_input_ids: [B, Ld] int64. Returns the decoder's final-norm output [B, Ld, D].
   torch::Tensor decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
-                       const torch::Tensor& encoder_mask, StackTrace* trace = nullptr);
+                       const torch::Tensor& encoder_mask, LayerOutputs* trace = nullptr);
   /// LM head: [..., D] → [..., V] float32 (tied models rescale by d_model^-0.5 first).
   torch::Tensor lm_logits(const torch::Tensor& decoder_hidden);
-  /// Full teacher-forced pass; traces are collected when `trace` is true.
+  /// Full teacher-forced pass; traces are collected when `trace` is true. skip_padding: as in encode (the
+  /// logits are the same; encoder_last_hidden_state is zero at padding).
   Seq2SeqOutput forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                        const torch::Tensor& decoder_input_ids, bool trace = false);
+                        const torch::Tensor& decoder_input_ids, bool trace = false, bool skip_padding = false);
 
   /// Incremental decoding: start from the encoder output, then one token per row per step.
   DecoderState start_decoding(const torch::Tensor& encoder_hidden, const torch::Tensor& encoder_mask);

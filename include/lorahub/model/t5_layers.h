@@ -18,7 +18,9 @@ struct LowRankAddition {
   torch::Tensor a;                          ///< [S, r, in]
   torch::Tensor b;                          ///< [S, out, r]
   double scale = 1.0;                       ///< lora_alpha / r
-  std::vector<std::int64_t> segment_rows;   ///< batch rows per segment (sum = batch); empty: one segment, all rows
+  /// Batch rows per segment (sum = batch); empty: one segment, all rows. Equal sizes mean equal shares of the
+  /// leading dimension, which lets the packed encoder (tokens as rows) use the same segments.
+  std::vector<std::int64_t> segment_rows;
   double dropout = 0.0;                     ///< dropout on the path's input, training mode only (PEFT's lora_dropout)
 };
 
@@ -63,6 +65,18 @@ class ProjectionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Projection);
 
+/// The real (unpadded) tokens of a padded [batch, length] input: the packed encoder computes every
+/// position-wise layer on these rows only and scatters them into the padded layout for attention.
+struct Packing {
+  torch::Tensor index;        ///< [T] int64: flat positions b · length + l of the real tokens, in order
+  std::int64_t batch = 0;
+  std::int64_t length = 0;
+  /// [T, C] rows → [batch, length, C], zeros at padding.
+  torch::Tensor unpack(const torch::Tensor& rows) const;
+  /// [batch, length, C] → [T, C].
+  torch::Tensor pack(const torch::Tensor& padded) const;
+};
+
 /// Cached keys/values of one attention layer during incremental decoding.
 struct KVCache {
   torch::Tensor k;           ///< [B, H, capacity, d_kv]
@@ -84,6 +98,8 @@ class T5AttentionImpl : public torch::nn::Module {
   torch::Tensor forward_cached(const torch::Tensor& hidden, KVCache& cache, const torch::Tensor& bias);
   /// Cross-attention keys/values computed once from the encoder output: [B, H, Le, d_kv] each.
   std::pair<torch::Tensor, torch::Tensor> project_kv(const torch::Tensor& key_value);
+  /// Packed self-attention. x: [T, D] (normed real tokens of `packing`); bias as in forward. Returns [T, D].
+  torch::Tensor forward_packed(const torch::Tensor& x, const Packing& packing, const torch::Tensor& bias);
   /// Attention over precomputed keys/values.
   torch::Tensor attend(const torch::Tensor& hidden, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& bias, torch::Tensor* probs = nullptr);
@@ -144,7 +160,7 @@ class T5LayerFFImpl : public torch::nn::Module {
 TORCH_MODULE(T5LayerFF);
 
 /// Optional intermediate values, HF `output_hidden_states` / `output_attentions` conventions.
-struct StackTrace {
+struct LayerOutputs {
   bool want = false;
   std::vector<torch::Tensor> hidden_states;     ///< input of each block, then the final-norm output
   std::vector<torch::Tensor> attentions;        ///< self-attention probabilities per block
@@ -156,11 +172,13 @@ class T5BlockImpl : public torch::nn::Module {
  public:
   T5BlockImpl(const T5Config& config, bool has_relative_attention_bias, bool is_decoder);
   /// Encoder block. h: [B, L, D]; bias: [1|B, H, L, L] (position bias + mask).
-  torch::Tensor forward_encoder(const torch::Tensor& h, const torch::Tensor& bias, StackTrace* trace);
+  torch::Tensor forward_encoder(const torch::Tensor& h, const torch::Tensor& bias, LayerOutputs* trace);
+  /// Encoder block on packed rows. h: [T, D]; bias as in forward_encoder.
+  torch::Tensor forward_encoder_packed(const torch::Tensor& h, const Packing& packing, const torch::Tensor& bias);
   /// Decoder block, teacher forcing. cross_k/v: [B, H, Le, d_kv]; cross_bias: [B, 1|H, 1|Ld, Le].
   torch::Tensor forward_decoder(const torch::Tensor& h, const torch::Tensor& self_bias,
                                 const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                                const torch::Tensor& cross_bias, StackTrace* trace);
+                                const torch::Tensor& cross_bias, LayerOutputs* trace);
   /// Decoder block, one incremental step with a self-attention cache. h: [B, 1, D].
   torch::Tensor step(const torch::Tensor& h, KVCache& cache, const torch::Tensor& self_bias,
                      const torch::Tensor& cross_k, const torch::Tensor& cross_v, const torch::Tensor& cross_bias);

@@ -74,6 +74,10 @@ std::string first_field(const std::string& path, const std::string& key) {
   return "";
 }
 
+std::string util_cell(double utilisation) {
+  return fixed(100 * utilisation, 0) + " %" + (utilisation < 0.9 ? " ⚠" : "");
+}
+
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
   std::string a, b, c;
@@ -122,12 +126,26 @@ std::string started_line() {
   return cat("started ", core::utc_timestamp(), ", load average (1/5/15 min) ", load_average());
 }
 
+// What decides the GEMM paths: f32 in OpenBLAS (AVX2/AVX-512), bf16 in oneDNN only with AVX-512 BW/VL/DQ.
+static std::string vector_isa() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512bf16")) return "AVX512-BF16";
+  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    return "AVX-512, no BF16";
+  }
+  if (__builtin_cpu_supports("avx2")) return "AVX2, no AVX-512: bf16 matmuls have no fast path";
+  return "no AVX2";
+#else
+  return "non-x86";
+#endif
+}
+
 /// `started`: started_line() taken when the measurement began (default: now).
 void print_header(const std::string& title, const std::string& notes, const std::string& started) {
   std::cout << "### " << title << "\n\n"
             << "- command: `" << command_line() << "`\n"
             << "- machine: " << first_field("/proc/cpuinfo", "model name") << ", "
-            << std::thread::hardware_concurrency() << " hardware threads, "
+            << std::thread::hardware_concurrency() << " hardware threads (" << vector_isa() << "), "
             << first_field("/proc/meminfo", "MemTotal") << " memory; libtorch " << TORCH_VERSION << "\n"
             << "- " << (started.empty() ? started_line() : started) << "\n"
             << "- threads: " << thread_settings() << "\n";

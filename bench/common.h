@@ -18,6 +18,26 @@ using Clock = std::chrono::steady_clock;
 
 inline constexpr int kGemmReps = 20;  // timed calls of the GEMM baseline (a few ms each)
 
+/// The Python reference's figures: quoted constants from one named measurement, never measured by a bench and
+/// never a same-run ratio. sail-sg/lorahub on HF transformers 4.26 + PEFT 0.5 + nevergrad, same Debian
+/// libtorch/OpenBLAS/oneDNN, 1 thread, on the 2-core development machine (AVX512-BF16) in 2026-12; shapes: 5
+/// few-shot examples padded to 102 tokens, 20 rank-16 modules; a test answer has 16 new tokens.
+struct QuotedReference {
+  static constexpr const char* kProvenance =
+      "sail-sg/lorahub on HF transformers 4.26 + PEFT 0.5 + nevergrad, 1 thread, measured 2026-12 on the 2-core "
+      "development machine (AVX512-BF16), 5 shots padded to 102 tokens, 20 rank-16 modules";
+  static constexpr double kEvalSmall = 0.381;    // s per evaluation, flan-t5-small
+  static constexpr double kEvalBase = 1.46;      // s per evaluation, flan-t5-base
+  static constexpr double kAnswerSmall = 0.139;  // s per 16-token test answer, flan-t5-small
+  /// Seconds per evaluation for "small" / "base", or a negative value where none was quoted.
+  static double eval_seconds(const std::string& size) {
+    return size == "small" ? kEvalSmall : size == "base" ? kEvalBase : -1.0;
+  }
+};
+
+/// " ⚠" after a CPU-utilisation figure below 90 %: the row waited for a core and its times are inflated.
+std::string util_cell(double utilisation);
+
 double since(Clock::time_point t0);
 double median(std::vector<double> v);
 /// CPU seconds (user + system) of every thread of this process so far.

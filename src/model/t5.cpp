@@ -52,8 +52,8 @@ torch::Tensor additive_mask(const torch::Tensor& mask, torch::ScalarType dtype) 
 }
 
 // libtorch 1.13 runs CPU bfloat16 matmuls in oneDNN only where ATen's check passes (AVX-512 BW, VL and DQ);
-// elsewhere they fall back to a scalar reference loop, 40-200x slower than float32 (measured: 16.5 s against
-// 0.42 s per flan-t5-small evaluation on an AVX2-only EPYC).
+// elsewhere they fall back to a scalar reference loop, ~40x slower than float32 (measured: 16.5 s against
+// 0.39-0.45 s per flan-t5-small evaluation on an AVX2-only EPYC).
 bool cpu_has_fast_bf16() {
 #if defined(__x86_64__) || defined(__i386__)
   return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

@@ -190,17 +190,20 @@ std::pair<torch::Tensor, torch::Tensor> T5AttentionImpl::project_kv(const torch:
   return {shape_heads(k(key_value)), shape_heads(v(key_value))};
 }
 
-torch::Tensor T5AttentionImpl::attend(const torch::Tensor& hidden, const torch::Tensor& keys,
-                                      const torch::Tensor& values, const torch::Tensor& bias, torch::Tensor* probs) {
-  auto queries = shape_heads(q(hidden));
+torch::Tensor T5AttentionImpl::mix(const torch::Tensor& queries, const torch::Tensor& keys,
+                                   const torch::Tensor& values, const torch::Tensor& bias, torch::Tensor* probs) {
   auto scores = torch::matmul(queries, keys.transpose(3, 2));  // no 1/sqrt(d_kv): T5 folds it into init
   scores = scores + bias;
   auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
   if (probs) *probs = weights;
   weights = maybe_dropout(weights, dropout_, is_training());
   auto out = torch::matmul(weights, values);
-  out = out.transpose(1, 2).contiguous().view({hidden.size(0), -1, num_heads_ * d_kv_});
-  return o(out);
+  return out.transpose(1, 2).contiguous().view({queries.size(0), -1, num_heads_ * d_kv_});
+}
+
+torch::Tensor T5AttentionImpl::attend(const torch::Tensor& hidden, const torch::Tensor& keys,
+                                      const torch::Tensor& values, const torch::Tensor& bias, torch::Tensor* probs) {
+  return o(mix(shape_heads(q(hidden)), keys, values, bias, probs));
 }
 
 torch::Tensor T5AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& key_value,
@@ -212,15 +215,9 @@ torch::Tensor T5AttentionImpl::forward(const torch::Tensor& hidden, const torch:
 torch::Tensor T5AttentionImpl::forward_packed(const torch::Tensor& x, const Packing& packing, const torch::Tensor& bias) {
   // The projections see the real tokens only; scores, softmax and the weighted sum need the padded layout,
   // where padding keys are masked (weight exactly 0) and padding queries are dropped again by pack().
-  auto queries = shape_heads(packing.unpack(q(x)));
-  auto keys = shape_heads(packing.unpack(k(x)));
-  auto values = shape_heads(packing.unpack(v(x)));
-  auto scores = torch::matmul(queries, keys.transpose(3, 2));
-  scores = scores + bias;
-  auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-  weights = maybe_dropout(weights, dropout_, is_training());
-  auto out = torch::matmul(weights, values).transpose(1, 2).contiguous().view({packing.batch, -1, num_heads_ * d_kv_});
-  return o(packing.pack(out));
+  auto mixed = mix(shape_heads(packing.unpack(q(x))), shape_heads(packing.unpack(k(x))),
+                   shape_heads(packing.unpack(v(x))), bias, nullptr);
+  return o(packing.pack(mixed));
 }
 
 torch::Tensor T5AttentionImpl::forward_cached(const torch::Tensor& hidden, KVCache& cache, const torch::Tensor& bias) {

@@ -109,6 +109,9 @@ class T5AttentionImpl : public torch::nn::Module {
 
  private:
   torch::Tensor shape_heads(const torch::Tensor& x);  // [B, L, inner] → [B, H, L, d_kv]
+  /// Scores, softmax (fills probs if given) and weighted values: heads [B, H, Lq|Lk, d_kv] → [B, Lq, inner].
+  torch::Tensor mix(const torch::Tensor& queries, const torch::Tensor& keys, const torch::Tensor& values,
+                    const torch::Tensor& bias, torch::Tensor* probs);
   std::int64_t num_heads_, d_kv_, num_buckets_, max_distance_;
   bool bidirectional_;
   double dropout_;

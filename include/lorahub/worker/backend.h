@@ -12,7 +12,7 @@ int setup_threads(int threads, int ranks_on_node = 1);
 /// Makes glibc keep freed memory for reuse instead of handing it back to the kernel after every operation:
 /// blocks up to glibc's largest mmap threshold (32 MiB) come from the heap and the heap's free top is kept.
 /// Without it an evaluation's multi-MB temporaries are page-faulted in and zeroed again at each operation
-/// (measured in `lorahub-bench learn --glibc-malloc`). Memory freed stays with the process until it exits.
+/// (LORAHUB_GLIBC_MALLOC=1 skips it; `lorahub-bench learn` measures both). Memory freed stays with the process until it exits.
 void retain_freed_memory();
 
 /// setup_threads, and a loader that builds an Engine and a Worker for the job (on the GPU of the rank's

@@ -21,6 +21,7 @@
 #include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
 #include "lorahub/core/random.h"
+#include "lorahub/demo/synthetic.h"
 #include "lorahub/distributed/comm.h"
 #include "lorahub/job/config.h"
 #include "lorahub/lora/adapter.h"
@@ -106,39 +107,16 @@ std::map<std::string, EvalRow> glibc_malloc_sweep(const LearnBenchArgs& a) {
 }
 
 /// `n` random PEFT-style modules (rank r, alpha 2r, q and v of every attention) fitting `m`.
-lora::LoraLibrary random_library(model::T5ModelImpl& m, std::int64_t n, std::int64_t r, std::uint64_t seed) {
-  torch::manual_seed(seed);
-  std::vector<lora::LoraAdapter> adapters;
-  for (std::int64_t i = 0; i < n; ++i) {
-    lora::LoraAdapter a;
-    a.name = cat("random_", std::setw(3), std::setfill('0'), i);
-    a.config.r = r;
-    a.config.lora_alpha = static_cast<double>(2 * r);
-    a.config.target_modules = {"q", "v"};
-    for (const auto& name : m.projection_names()) {
-      if (!a.config.targets(name)) continue;
-      auto p = m.projection(name);
-      a.modules[name] = {torch::randn({r, p->in_features()}) / std::sqrt(static_cast<double>(p->in_features())),
-                         torch::randn({p->out_features(), r}) * 0.01};
-    }
-    adapters.push_back(std::move(a));
-  }
-  return lora::LoraLibrary::from_adapters(std::move(adapters), "random library");
-}
-
-/// Token ids of `count` sequences, lengths uniform in [mean − spread, mean + spread] (at least 2), EOS last.
-std::vector<std::vector<std::int64_t>> random_sequences(core::Rng& rng, std::size_t count, std::int64_t mean,
-                                                        std::int64_t spread, std::int64_t vocab) {
-  std::vector<std::vector<std::int64_t>> out;
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto len = std::max<std::int64_t>(
-        2, mean - spread + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(2 * spread + 1))));
-    std::vector<std::int64_t> ids;
-    for (std::int64_t j = 0; j + 1 < len; ++j) ids.push_back(2 + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(vocab - 2))));
-    ids.push_back(1);
-    out.push_back(std::move(ids));
-  }
-  return out;
+lora::LoraLibrary random_library(const model::T5ModelImpl& m, std::int64_t n, std::int64_t r, std::uint64_t seed) {
+  demo::RandomLibrarySpec spec;
+  spec.modules = n;
+  spec.rank = r;
+  spec.lora_alpha = static_cast<double>(2 * r);
+  spec.name_prefix = "random_";
+  spec.name_digits = 3;
+  spec.b_scale = 0.01;
+  spec.seed = seed;
+  return lora::LoraLibrary::from_adapters(demo::random_adapters(m, spec), "random library");
 }
 
 std::vector<std::vector<double>> random_candidates(core::Rng& rng, std::int64_t k, std::int64_t n) {
@@ -209,10 +187,10 @@ void run_learn_bench(const LearnBenchArgs& a, int threads_arg) {
     std::vector<std::size_t> modules(static_cast<std::size_t>(a.modules));
     std::iota(modules.begin(), modules.end(), 0);
     core::Rng rng(a.seed + 2);
-    auto inputs = random_sequences(rng, static_cast<std::size_t>(a.shots), a.input_tokens, a.input_spread, cfg.vocab_size);
+    auto inputs = demo::random_token_sequences(rng, static_cast<std::size_t>(a.shots), a.input_tokens, a.input_spread, cfg.vocab_size);
     auto targets =
-        random_sequences(rng, static_cast<std::size_t>(a.shots), a.target_tokens, a.target_spread, cfg.vocab_size);
-    auto tests = random_sequences(rng, static_cast<std::size_t>(a.test), a.input_tokens, a.input_spread, cfg.vocab_size);
+        demo::random_token_sequences(rng, static_cast<std::size_t>(a.shots), a.target_tokens, a.target_spread, cfg.vocab_size);
+    auto tests = demo::random_token_sequences(rng, static_cast<std::size_t>(a.test), a.input_tokens, a.input_spread, cfg.vocab_size);
     {
       std::size_t longest = 0, total = 0;
       for (const auto& r : inputs) longest = std::max(longest, r.size()), total += r.size();

@@ -29,7 +29,7 @@ MODULES = {
     "train": ["core", "data", "job", "lora", "model", "text"],
     "worker": ["core", "data", "job", "lora", "model", "runner", "text", "train"],
     "report": ["core", "io", "job"],
-    "demo": ["core", "data", "model", "text", "train"],
+    "demo": ["core", "data", "lora", "model", "text", "train"],
     "app": None,  # the command line: everything
 }
 

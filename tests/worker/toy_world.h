@@ -1,17 +1,16 @@
 #pragma once
 // A tiny, fully self-made world for end-to-end tests: a SentencePiece model trained here with spm_train,
 // a random T5 whose vocabulary fits it, random LoRA modules and JSONL tasks.
-#include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "lorahub/core/random.h"
+#include "lorahub/demo/synthetic.h"
 #include "lorahub/lora/adapter.h"
 #include "lorahub/model/t5.h"
 #include "lorahub/text/t5_tokenizer.h"
@@ -19,22 +18,8 @@
 namespace toy {
 namespace fs = std::filesystem;
 
-inline const std::vector<std::string>& words() {
-  static const std::vector<std::string> w = {"cat", "dog", "cow", "pig", "fox", "owl", "bee", "hen", "red", "blue",
-                                             "green", "pink", "apple", "pear", "plum", "lime", "cup", "pen", "box", "car"};
-  return w;
-}
-
-inline std::vector<std::string> pick(lorahub::core::Rng& rng, std::size_t n) {
-  std::vector<std::string> out;
-  auto pool = words();
-  for (std::size_t i = 0; i < n; ++i) {
-    auto j = i + rng.below(pool.size() - i);
-    std::swap(pool[i], pool[j]);
-    out.push_back(pool[i]);
-  }
-  return out;
-}
+/// The toy world's words: the first 20 of the synthetic pool.
+inline constexpr std::size_t kWords = 20;
 
 inline std::string join(const std::vector<std::string>& w) {
   std::string s;
@@ -47,7 +32,7 @@ inline void write_task(const fs::path& path, std::size_t n, std::uint64_t seed) 
   lorahub::core::Rng rng(seed);
   std::ofstream out(path);
   for (std::size_t i = 0; i < n; ++i) {
-    auto w = pick(rng, 3 + rng.below(3));
+    auto w = lorahub::demo::distinct_words(rng, 3 + rng.below(3), kWords);
     out << "{\"input\": \"Which word is last? " << join(w) << "\", \"target\": \"" << w.back() << "\"}\n";
   }
 }
@@ -67,16 +52,15 @@ inline World make_world_at(const fs::path& root, int modules = 4) {
   {
     lorahub::core::Rng rng(7);
     std::ofstream corpus(w.root / "corpus.txt");
-    for (int i = 0; i < 2000; ++i) corpus << "Which word is last? " << join(pick(rng, 3 + rng.below(4))) << " A:\n";
+    for (int i = 0; i < 2000; ++i) {
+      corpus << "Which word is last? " << join(lorahub::demo::distinct_words(rng, 3 + rng.below(4), kWords)) << " A:\n";
+    }
   }
   w.model_dir = w.root / "model";
-  fs::create_directories(w.model_dir);
-  std::string cmd = "spm_train --input=" + (w.root / "corpus.txt").string() + " --model_prefix=" +
-                    (w.model_dir / "spiece").string() +
-                    " --vocab_size=100 --hard_vocab_limit=false --model_type=unigram --character_coverage=1.0"
-                    " --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 --minloglevel=2 > /dev/null 2>&1";
-  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("spm_train failed: " + cmd);
-  auto tok = lorahub::text::T5Tokenizer::load((w.model_dir / "spiece.model").string());
+  const auto spiece = lorahub::demo::train_t5_tokenizer((w.root / "corpus.txt").string(),
+                                                        (w.model_dir / "spiece").string(), 100,
+                                                        (w.root / "spm_train.log").string());
+  auto tok = lorahub::text::T5Tokenizer::load(spiece);
   lorahub::model::T5Config cfg;
   cfg.vocab_size = tok.vocab_size();
   cfg.d_model = 32;
@@ -91,18 +75,14 @@ inline World make_world_at(const fs::path& root, int modules = 4) {
   auto model = lorahub::model::random_t5(cfg, 11);
   lorahub::model::save_t5(model, w.model_dir.string());
   w.library_dir = w.root / "library";
-  torch::manual_seed(5);
-  for (int m = 0; m < modules; ++m) {
-    lorahub::lora::LoraAdapter a;
-    a.name = "module_" + std::to_string(m);
-    a.config.r = 4;
-    a.config.lora_alpha = 8;
-    a.config.target_modules = {"q", "v"};
-    for (const auto& name : model->projection_names()) {
-      if (!a.config.targets(name)) continue;
-      auto p = model->projection(name);
-      a.modules[name] = {torch::randn({4, p->in_features()}) * 0.3, torch::randn({p->out_features(), 4}) * 0.3};
-    }
+  lorahub::demo::RandomLibrarySpec spec;
+  spec.modules = modules;
+  spec.rank = 4;
+  spec.lora_alpha = 8;
+  spec.a_scale = 0.3;
+  spec.b_scale = 0.3;
+  spec.seed = 5;
+  for (const auto& a : lorahub::demo::random_adapters(*model, spec)) {
     lorahub::lora::save_adapter(a, (w.library_dir / a.name).string());
     w.module_names.push_back(a.name);
   }

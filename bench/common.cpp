@@ -1,10 +1,7 @@
 #include "common.h"
 
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -161,32 +158,6 @@ void print_footer() {
 // Model shapes and analytic FLOPs.
 
 /// The shapes of google/flan-t5-{small,base,large} (config.json alone); "tiny" is a toy for the solver.
-model::T5Config flan_t5_config(const std::string& size) {
-  model::T5Config c;
-  c.vocab_size = 32128;
-  c.d_kv = 64;
-  c.relative_attention_num_buckets = 32;
-  c.relative_attention_max_distance = 128;
-  c.feed_forward_proj = "gated-gelu";
-  c.dense_act_fn = "gelu_new";
-  c.is_gated_act = true;
-  c.tie_word_embeddings = false;
-  c.dropout_rate = 0.1;
-  if (size == "small") {
-    c.d_model = 512, c.num_heads = 6, c.d_ff = 1024, c.num_layers = c.num_decoder_layers = 8;
-  } else if (size == "base") {
-    c.d_model = 768, c.num_heads = 12, c.d_ff = 2048, c.num_layers = c.num_decoder_layers = 12;
-  } else if (size == "large") {
-    c.d_model = 1024, c.num_heads = 16, c.d_ff = 2816, c.num_layers = c.num_decoder_layers = 24;
-  } else if (size == "tiny") {
-    c.d_model = 64, c.d_kv = 16, c.num_heads = 4, c.d_ff = 128, c.num_layers = c.num_decoder_layers = 2;
-  } else {
-    fail("bench: unknown model size '", size, "' (small, base, large, tiny)");
-  }
-  return c;
-}
-
-
 
 /// Best FLOP/s of torch::matmul on [rows, k] × [k, n] (the model's x Wᵀ layout) in `dtype` with the current
 /// threads over `reps` timed calls: the rate this machine can reach, so the best call (least disturbed) counts.
@@ -220,27 +191,6 @@ model::RuntimeOptions runtime(const std::string& dtype) {
 
 
 /// Runs `args` (args[0] a path or a name on PATH) with stdout and stderr appended to `log`.
-ChildExit spawn_and_wait(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) fail("bench: cannot start '", args[0], "': ", std::strerror(rc));
-  ChildExit out;
-  struct rusage usage {};
-  while (wait4(pid, &out.status, 0, &usage) < 0) {
-    if (errno != EINTR) fail("bench: waiting for '", args[0], "' failed: ", std::strerror(errno));
-  }
-  out.max_rss_kb = usage.ru_maxrss;
-  return out;
-}
-
 std::string tail_of(const std::string& path, std::size_t chars) {
   std::ifstream in(path);
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -259,45 +209,6 @@ fs::path fresh_temp_dir(const std::string& tag) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-namespace {
-// Every item of a comma list through `parse` (std::stod / std::stoll), which must consume it whole.
-template <class T, class Parse>
-std::vector<T> parse_list(const std::string& text, const std::string& what, const char* kind, Parse parse) {
-  std::vector<T> out;
-  for (const auto& item : split_list(text)) {
-    try {
-      std::size_t used = 0;
-      out.push_back(parse(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      fail(what, ": '", item, "' is not ", kind);
-    }
-  }
-  return out;
-}
-}  // namespace
-
-std::vector<double> parse_doubles(const std::string& text, const std::string& what) {
-  return parse_list<double>(text, what, "a number", [](const std::string& s, std::size_t* used) { return std::stod(s, used); });
-}
-
-std::vector<std::int64_t> parse_ints(const std::string& text, const std::string& what) {
-  return parse_list<std::int64_t>(text, what, "an integer",
-                                  [](const std::string& s, std::size_t* used) { return std::stoll(s, used); });
 }
 
 }  // namespace lorahub::bench

@@ -9,6 +9,9 @@
 
 #include <torch/torch.h>
 
+#include "lorahub/core/lists.h"
+#include "lorahub/core/process.h"
+#include "lorahub/demo/synthetic.h"
 #include "lorahub/model/t5.h"
 
 namespace lorahub::bench {
@@ -80,8 +83,7 @@ std::string started_line();
 void print_header(const std::string& title, const std::string& notes, const std::string& started = "");
 void print_footer();
 
-/// The shapes of google/flan-t5-{small,base,large} (config.json alone); "tiny" is a toy for the solver.
-model::T5Config flan_t5_config(const std::string& size);
+using demo::flan_t5_config;
 
 /// Multiply-adds count 2 FLOPs: projections (2 · params touched per token), attention scores and
 /// weighted values (2 · 2 · keys · inner per query), the LM head. Norms, softmax and bias are left out.
@@ -119,20 +121,15 @@ double gemm_flops(std::int64_t rows, std::int64_t k, std::int64_t n, torch::Scal
 torch::Tensor random_ids(std::int64_t rows, std::int64_t len, std::int64_t vocab);
 model::RuntimeOptions runtime(const std::string& dtype);
 
-struct ChildExit {
-  int status = 0;
-  long max_rss_kb = 0;
-};
-/// Runs `args` (args[0] a path or a name on PATH) with stdout and stderr appended to `log`.
-ChildExit spawn_and_wait(const std::vector<std::string>& args, const std::string& log);
+using core::ChildExit;
+using core::spawn_and_wait;
 std::string tail_of(const std::string& path, std::size_t chars);
 std::string self_exe();
 long status_kb(const std::string& key);
 fs::path fresh_temp_dir(const std::string& tag);
 
-/// Splits "a,b,c" (empty items dropped); the numbers of such a list (core::Error naming `what` otherwise).
-std::vector<std::string> split_list(const std::string& text);
-std::vector<double> parse_doubles(const std::string& text, const std::string& what);
-std::vector<std::int64_t> parse_ints(const std::string& text, const std::string& what);
+using core::parse_doubles;
+using core::parse_ints;
+using core::split_list;
 
 }  // namespace lorahub::bench

@@ -239,13 +239,11 @@ void run_engine_bench(const EngineBenchArgs& a, int threads_arg) {
   print_footer();
 }
 
-
 }  // namespace
 
 void add_engine_benchmark(CLI::App& bench, int& threads) {
-  auto* parent = &bench;
   {
-    auto* cmd = parent->add_subcommand(
+    auto* cmd = bench.add_subcommand(
         "engine", "Forward and generation throughput and efficiency of random Flan-T5-shaped models; load-time RSS");
     auto a = std::make_shared<EngineBenchArgs>();
     cmd->add_option("--sizes", a->sizes, "Model shapes: small,base,large (flan-t5-*)");
@@ -263,7 +261,7 @@ void add_engine_benchmark(CLI::App& bench, int& threads) {
     cmd->callback([a, &threads] { run_engine_bench(*a, threads); });
   }
   {
-    auto* cmd = parent->add_subcommand("load-rss", "Internal: load a model and report RSS (run by `bench engine`)");
+    auto* cmd = bench.add_subcommand("load-rss", "Internal: load a model and report RSS (run by `bench engine`)");
     cmd->group("");
     auto dir = std::make_shared<std::string>();
     auto dtype = std::make_shared<std::string>("f32");

@@ -383,38 +383,34 @@ void run_learn_bench(const LearnBenchArgs& a, int threads_arg) {
   print_footer();
 }
 
-
 }  // namespace
 
 void add_learn_benchmark(CLI::App& bench, int& threads) {
-  auto* parent = &bench;
-  {
-    auto* cmd = parent->add_subcommand(
-        "learn", "LoraHub per-evaluation, batched and whole-run times on random Flan-T5-shaped models (1 thread default)");
-    auto a = std::make_shared<LearnBenchArgs>();
-    cmd->add_option("--sizes", a->sizes, "Model shapes: small,base,large");
-    cmd->add_option("--dtypes", a->dtypes, "Compute dtypes: f32,bf16 (the first is the own baseline)");
-    cmd->add_option("--k", a->ks, "Candidates per batched evaluation (the first is the own baseline)");
-    cmd->add_option("--modules", a->modules, "N: modules composed");
-    cmd->add_option("--rank", a->rank, "LoRA rank r");
-    cmd->add_option("--shots", a->shots, "Few-shot examples");
-    cmd->add_option("--input-tokens", a->input_tokens, "Mean input tokens per example");
-    cmd->add_option("--input-spread", a->input_spread, "Input lengths vary uniformly by up to this much");
-    cmd->add_option("--target-tokens", a->target_tokens, "Mean target tokens per example");
-    cmd->add_option("--target-spread", a->target_spread, "Target lengths vary uniformly by up to this much");
-    cmd->add_option("--evals", a->evals, "Timed evaluations per k (median)")->check(CLI::PositiveNumber);
-    cmd->add_option("--warmup", a->warmup, "Untimed evaluations first")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--budget", a->budget, "Evaluations of the whole run");
-    cmd->add_option("--test", a->test, "Test prompts answered in the whole run");
-    cmd->add_option("--gen-tokens", a->gen_tokens, "Tokens generated per test prompt (always exactly this many)");
-    cmd->add_option("--eval-batch", a->eval_batch, "Test prompts per generation batch")->check(CLI::PositiveNumber);
-    cmd->add_option("--seed", a->seed, "Seed of weights, library and inputs");
-    cmd->add_option("--malloc-baseline", a->malloc_baseline,
-                    "Also time evaluate() in a child with glibc's default malloc settings (true/false)");
-    cmd->add_option("--eval-json", a->eval_json, "Internal: time evaluate() only and write the rows here")
-        ->group("");
-    cmd->callback([a, &threads] { run_learn_bench(*a, threads); });
-  }
+  auto* cmd = bench.add_subcommand(
+      "learn", "LoraHub per-evaluation, batched and whole-run times on random Flan-T5-shaped models (1 thread default)");
+  auto a = std::make_shared<LearnBenchArgs>();
+  cmd->add_option("--sizes", a->sizes, "Model shapes: small,base,large");
+  cmd->add_option("--dtypes", a->dtypes, "Compute dtypes: f32,bf16 (the first is the own baseline)");
+  cmd->add_option("--k", a->ks, "Candidates per batched evaluation (the first is the own baseline)");
+  cmd->add_option("--modules", a->modules, "N: modules composed");
+  cmd->add_option("--rank", a->rank, "LoRA rank r");
+  cmd->add_option("--shots", a->shots, "Few-shot examples");
+  cmd->add_option("--input-tokens", a->input_tokens, "Mean input tokens per example");
+  cmd->add_option("--input-spread", a->input_spread, "Input lengths vary uniformly by up to this much");
+  cmd->add_option("--target-tokens", a->target_tokens, "Mean target tokens per example");
+  cmd->add_option("--target-spread", a->target_spread, "Target lengths vary uniformly by up to this much");
+  cmd->add_option("--evals", a->evals, "Timed evaluations per k (median)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", a->warmup, "Untimed evaluations first")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--budget", a->budget, "Evaluations of the whole run");
+  cmd->add_option("--test", a->test, "Test prompts answered in the whole run");
+  cmd->add_option("--gen-tokens", a->gen_tokens, "Tokens generated per test prompt (always exactly this many)");
+  cmd->add_option("--eval-batch", a->eval_batch, "Test prompts per generation batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", a->seed, "Seed of weights, library and inputs");
+  cmd->add_option("--malloc-baseline", a->malloc_baseline,
+                  "Also time evaluate() in a child with glibc's default malloc settings (true/false)");
+  cmd->add_option("--eval-json", a->eval_json, "Internal: time evaluate() only and write the rows here")
+      ->group("");
+  cmd->callback([a, &threads] { run_learn_bench(*a, threads); });
 }
 
 }  // namespace lorahub::bench

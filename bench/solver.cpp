@@ -311,35 +311,31 @@ void run_solver_bench(const SolverBenchArgs& a, int threads_arg) {
   print_footer();
 }
 
-
 }  // namespace
 
 void add_solver_benchmark(CLI::App& bench, int& threads) {
-  auto* parent = &bench;
-  {
-    auto* cmd = parent->add_subcommand(
-        "solver", "Runs/s, evaluations/s, efficiency and coordinator cost of a job through `lorahub run`, with a projection");
-    auto a = std::make_shared<SolverBenchArgs>();
-    cmd->add_option("--ranks", a->ranks,
-                    "Rank counts to launch (e.g. 1,2,4), each with --launcher; without it, measure this MPI world");
-    cmd->add_option("--launcher", a->launcher, "MPI launcher prefix for --ranks (gets -n N appended)");
-    cmd->add_option("--config", a->config, "Benchmark this job file instead of the generated job");
-    cmd->add_option("--set", a->overrides, "Override a job setting: section.key=value (repeatable)");
-    cmd->add_option("--shape", a->shape, "Generated model shape: tiny, small, base, large");
-    cmd->add_option("--dtype", a->dtype, "Generated job's dtype")->check(CLI::IsMember({"f32", "bf16"}));
-    cmd->add_option("--tasks", a->tasks, "Generated tasks")->check(CLI::PositiveNumber);
-    cmd->add_option("--seeds", a->seeds, "Seeds per task (runs = tasks x seeds)")->check(CLI::PositiveNumber);
-    cmd->add_option("--library-modules", a->library_modules, "Generated library size")->check(CLI::PositiveNumber);
-    cmd->add_option("--rank", a->rank, "LoRA rank of the generated modules")->check(CLI::PositiveNumber);
-    cmd->add_option("--test", a->test, "Test examples per generated task")->check(CLI::PositiveNumber);
-    cmd->add_option("--max-new-tokens", a->max_new_tokens, "Generation limit of the test answers");
-    cmd->add_option("--budget", a->budget, "Evaluations per run")->check(CLI::PositiveNumber);
-    cmd->add_option("--project-workers", a->project_workers, "Workers of the projection");
-    cmd->add_option("--seed", a->seed, "Seed of the generated job");
-    cmd->add_option("--world", a->world)->group("");
-    cmd->add_option("--json", a->json_out)->group("");
-    cmd->callback([a, &threads] { run_solver_bench(*a, threads); });
-  }
+  auto* cmd = bench.add_subcommand(
+      "solver", "Runs/s, evaluations/s, efficiency and coordinator cost of a job through `lorahub run`, with a projection");
+  auto a = std::make_shared<SolverBenchArgs>();
+  cmd->add_option("--ranks", a->ranks,
+                  "Rank counts to launch (e.g. 1,2,4), each with --launcher; without it, measure this MPI world");
+  cmd->add_option("--launcher", a->launcher, "MPI launcher prefix for --ranks (gets -n N appended)");
+  cmd->add_option("--config", a->config, "Benchmark this job file instead of the generated job");
+  cmd->add_option("--set", a->overrides, "Override a job setting: section.key=value (repeatable)");
+  cmd->add_option("--shape", a->shape, "Generated model shape: tiny, small, base, large");
+  cmd->add_option("--dtype", a->dtype, "Generated job's dtype")->check(CLI::IsMember({"f32", "bf16"}));
+  cmd->add_option("--tasks", a->tasks, "Generated tasks")->check(CLI::PositiveNumber);
+  cmd->add_option("--seeds", a->seeds, "Seeds per task (runs = tasks x seeds)")->check(CLI::PositiveNumber);
+  cmd->add_option("--library-modules", a->library_modules, "Generated library size")->check(CLI::PositiveNumber);
+  cmd->add_option("--rank", a->rank, "LoRA rank of the generated modules")->check(CLI::PositiveNumber);
+  cmd->add_option("--test", a->test, "Test examples per generated task")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Generation limit of the test answers");
+  cmd->add_option("--budget", a->budget, "Evaluations per run")->check(CLI::PositiveNumber);
+  cmd->add_option("--project-workers", a->project_workers, "Workers of the projection");
+  cmd->add_option("--seed", a->seed, "Seed of the generated job");
+  cmd->add_option("--world", a->world)->group("");
+  cmd->add_option("--json", a->json_out)->group("");
+  cmd->callback([a, &threads] { run_solver_bench(*a, threads); });
 }
 
 }  // namespace lorahub::bench

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "lorahub/core/lists.h"
+
 namespace lorahub::app {
 
 /// Options every subcommand shares.
@@ -26,10 +28,8 @@ void add_report_commands(CLI::App& app, Globals& globals);
 /// pretrain, demo-world
 void add_demo_commands(CLI::App& app, Globals& globals);
 
-/// Splits "a,b,c" (empty items dropped).
-std::vector<std::string> split_list(const std::string& text);
-/// The numbers of a comma list; core::Error "<what>: '<item>' is not a number / an integer" otherwise.
-std::vector<double> parse_doubles(const std::string& text, const std::string& what);
-std::vector<std::int64_t> parse_ints(const std::string& text, const std::string& what);
+using core::parse_doubles;
+using core::parse_ints;
+using core::split_list;
 
 }  // namespace lorahub::app

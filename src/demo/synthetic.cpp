@@ -1,12 +1,6 @@
 #include "lorahub/demo/synthetic.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <sstream>
@@ -14,8 +8,7 @@
 #include <torch/torch.h>
 
 #include "lorahub/core/error.h"
-
-extern char** environ;
+#include "lorahub/core/process.h"
 
 namespace lorahub::demo {
 namespace fs = std::filesystem;
@@ -27,26 +20,6 @@ std::size_t pool_size(std::size_t pool) {
   const auto all = synthetic_words().size();
   if (pool > all) fail("synthetic words: a pool of ", pool, " words asked for, there are ", all);
   return pool == 0 ? all : pool;
-}
-
-// Runs argv[0] (looked up in PATH) with stdout and stderr appended to `log`; returns its wait status.
-int run_logged(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) fail("cannot start '", args[0], "': ", std::strerror(rc), " (Debian package 'sentencepiece')");
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) fail("waiting for '", args[0], "' failed: ", std::strerror(errno));
-  }
-  return status;
 }
 
 }  // namespace
@@ -81,19 +54,47 @@ std::string train_t5_tokenizer(const std::string& corpus, const std::string& mod
   if (vocab_size < 8) fail("tokenizer ", model_prefix, ": vocab_size ", vocab_size, " is below 8");
   const auto parent = fs::path(model_prefix).parent_path();
   if (!parent.empty()) fs::create_directories(parent);
-  const auto status = run_logged({"spm_train", "--input=" + corpus, "--model_prefix=" + model_prefix,
+  std::error_code ec;
+  fs::remove(log, ec);  // spawn_and_wait appends
+  core::ChildExit child;
+  try {
+    child = core::spawn_and_wait({"spm_train", "--input=" + corpus, "--model_prefix=" + model_prefix,
                                   "--vocab_size=" + std::to_string(vocab_size), "--hard_vocab_limit=false",
                                   "--model_type=unigram", "--character_coverage=1.0", "--pad_id=0", "--eos_id=1",
                                   "--unk_id=2", "--bos_id=-1", "--minloglevel=2"},
                                  log);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fail("spm_train on ", corpus, " failed (", WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
-                                                                   : std::string("killed"),
-         "); its output: ", log);
+  } catch (const core::Error& e) {
+    fail(e.what(), " (spm_train comes with the Debian package 'sentencepiece')");
   }
+  if (!child.ok()) fail("spm_train on ", corpus, " failed (", child.describe(), "); its output: ", log);
   const auto model = model_prefix + ".model";
   if (!fs::exists(model)) fail("spm_train on ", corpus, " wrote no ", model, "; its output: ", log);
   return model;
+}
+
+model::T5Config flan_t5_config(const std::string& size) {
+  model::T5Config c;
+  c.vocab_size = 32128;
+  c.d_kv = 64;
+  c.relative_attention_num_buckets = 32;
+  c.relative_attention_max_distance = 128;
+  c.feed_forward_proj = "gated-gelu";
+  c.dense_act_fn = "gelu_new";
+  c.is_gated_act = true;
+  c.tie_word_embeddings = false;
+  c.dropout_rate = 0.1;
+  if (size == "small") {
+    c.d_model = 512, c.num_heads = 6, c.d_ff = 1024, c.num_layers = c.num_decoder_layers = 8;
+  } else if (size == "base") {
+    c.d_model = 768, c.num_heads = 12, c.d_ff = 2048, c.num_layers = c.num_decoder_layers = 12;
+  } else if (size == "large") {
+    c.d_model = 1024, c.num_heads = 16, c.d_ff = 2816, c.num_layers = c.num_decoder_layers = 24;
+  } else if (size == "tiny") {
+    c.d_model = 64, c.d_kv = 16, c.num_heads = 4, c.d_ff = 128, c.num_layers = c.num_decoder_layers = 2;
+  } else {
+    fail("unknown Flan-T5 shape '", size, "' (small, base, large, tiny)");
+  }
+  return c;
 }
 
 std::vector<lora::LoraAdapter> random_adapters(const model::T5ModelImpl& model, const RandomLibrarySpec& spec) {

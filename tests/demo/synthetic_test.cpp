@@ -71,6 +71,14 @@ TEST(Synthetic, RandomAdaptersFitTheModelAndFollowTheSpec) {
   EXPECT_PRED_FORMAT2(has_substr, error_text([&] { demo::random_adapters(*m, spec); }), "match no projection");
 }
 
+TEST(Synthetic, FlanT5ShapesHaveThePublishedParameterCounts) {
+  // Hugging Face's model.num_parameters() of google/flan-t5-{small,base,large}.
+  EXPECT_EQ(demo::flan_t5_config("small").num_parameters(), 76961152);
+  EXPECT_EQ(demo::flan_t5_config("base").num_parameters(), 247577856);
+  EXPECT_EQ(demo::flan_t5_config("large").num_parameters(), 783150080);
+  EXPECT_PRED_FORMAT2(has_substr, error_text([] { demo::flan_t5_config("xxl"); }), "'xxl'");
+}
+
 TEST(Synthetic, TokenSequencesEndInEosAndKeepTheirLengthsAndVocabulary) {
   core::Rng rng(9);
   const auto seqs = demo::random_token_sequences(rng, 50, 6, 3, 30);

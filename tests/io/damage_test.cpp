@@ -26,14 +26,7 @@ namespace lorahub::io {
 namespace {
 using lorahub::test::error_text;
 
-using test::exists;
-using test::make_failed_run;
-using test::make_run;
-using test::read_bytes;
-using test::run_difference;
-using test::TempDir;
-using test::write_bytes;
-using Mode = ResultStore::Mode;
+using namespace test;  // the run fixtures and Mode (run_fixtures.h)
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -18,15 +18,7 @@
 namespace lorahub::io {
 namespace {
 
-using test::exists;
-using test::make_failed_run;
-using test::make_run;
-using test::read_bytes;
-using test::run_difference;
-using test::RunShape;
-using test::TempDir;
-using test::write_bytes;
-using Mode = ResultStore::Mode;
+using namespace test;  // the run fixtures and Mode (run_fixtures.h)
 
 // Restores an unlimited disk when a test ends, whatever happens in it.
 struct DiskLimit {

@@ -14,28 +14,13 @@
 #include "io/run_fixtures.h"
 #include "lorahub/core/error.h"
 #include "lorahub/io/result_store.h"
+#include "support/errors.h"
 
 namespace lorahub::io {
 namespace {
 
-using test::exists;
-using test::make_failed_run;
-using test::make_run;
-using test::read_bytes;
-using test::run_difference;
-using test::TempDir;
-using Mode = ResultStore::Mode;
-
-// Expects `fn` to throw core::Error whose message contains every one of `parts`.
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception";
-  } catch (const core::Error& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using lorahub::test::expect_error;
+using namespace test;  // the run fixtures and Mode (run_fixtures.h)
 
 TEST(ResultStore, RoundTripsEveryField) {
   TempDir dir;

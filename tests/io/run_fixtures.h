@@ -22,6 +22,7 @@
 
 namespace lorahub::io::test {
 using lorahub::test::TempDir;
+using Mode = ResultStore::Mode;
 
 /// Sizes of a generated run.
 struct RunShape {

@@ -21,16 +21,12 @@ namespace lorahub::lora {
 namespace {
 namespace fs = std::filesystem;
 using lorahub::test::error_text;
+using lorahub::test::expect_error;
 using core::Error;
 using test::TempDir;
 
 const std::string kQ = "encoder.block.1.layer.0.SelfAttention.q";
 const std::string kV = "decoder.block.2.layer.1.EncDecAttention.v";
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  const auto msg = error_text(f);
-  for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' not in: " << msg;
-}
 
 AdapterConfig with_targets(const nlohmann::json& target_modules,
                            const nlohmann::json& extra = nlohmann::json::object()) {

@@ -22,11 +22,13 @@
 #include "lorahub/core/error.h"
 #include "lorahub/model/checkpoint.h"
 #include "model/torch_pickle.h"
+#include "support/errors.h"
 #include "support/temp_dir.h"
 
 namespace lorahub::model::checkpoint_test {
 namespace fs = std::filesystem;
 using core::Error;
+using lorahub::test::expect_error;
 
 inline std::string fixture(const std::string& rel) {
   return std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference/t5v11_gated_untied/" + rel;
@@ -64,21 +66,6 @@ inline void expect_same_state_dict(const StateDict& a, const StateDict& b, const
   for (const auto& [k, v] : b) kb.push_back(k);
   ASSERT_EQ(ka, kb) << label;
   for (const auto& [k, v] : a) EXPECT_TRUE(bit_equal(v, b.at(k))) << label << ": " << k;
-}
-
-template <class F>
-inline void expect_error(F&& f, const std::vector<std::string>& needles, const std::string& label) {
-  try {
-    f();
-    ADD_FAILURE() << label << ": no error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& needle : needles) {
-      EXPECT_NE(msg.find(needle), std::string::npos) << label << ": message lacks '" << needle << "': " << msg;
-    }
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << label << ": non-Error exception: " << e.what();
-  }
 }
 
 // ------------------------------------------------------------------------------------------------

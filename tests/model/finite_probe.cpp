@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lorahub/core/error.h"
+#include "lorahub/demo/synthetic.h"
 #include "lorahub/model/checkpoint.h"
 #include "lorahub/model/t5.h"
 
@@ -25,29 +26,13 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-lm::T5Config flan_t5_large() {
-  lm::T5Config c;
-  c.vocab_size = 32128;
-  c.d_model = 1024;
-  c.d_kv = 64;
-  c.d_ff = 2816;
-  c.num_layers = 24;
-  c.num_decoder_layers = 24;
-  c.num_heads = 16;
-  c.feed_forward_proj = "gated-gelu";
-  c.dense_act_fn = "gelu_new";
-  c.is_gated_act = true;
-  c.tie_word_embeddings = false;
-  return c;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "make" && argc == 3) {
-      const auto config = flan_t5_large();
+      const auto config = lorahub::demo::flan_t5_config("large");
       std::printf("%lld parameters\n", static_cast<long long>(config.num_parameters()));
       auto model = lm::random_t5(config, 1);
       lm::save_t5(model, argv[2]);

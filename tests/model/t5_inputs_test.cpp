@@ -24,15 +24,11 @@ namespace lorahub::model {
 namespace {
 namespace fs = std::filesystem;
 using lorahub::test::error_text;
+using lorahub::test::expect_error;
 using lorahub::test::TempDir;
 using core::Error;
 
 const std::string kRef = std::string(LORAHUB_TEST_FIXTURES) + "/t5-reference";
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  const auto msg = error_text(f);
-  for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' not in: " << msg;
-}
 
 nlohmann::json fixture_config(const std::string& name) {
   std::ifstream in(kRef + "/" + name + "/config.json");

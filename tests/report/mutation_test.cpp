@@ -33,13 +33,7 @@ namespace lorahub::io {
 namespace {
 
 namespace fs = std::filesystem;
-using test::make_failed_run;
-using test::make_run;
-using test::read_bytes;
-using test::run_difference;
-using test::RunShape;
-using test::write_bytes;
-using Mode = ResultStore::Mode;
+using namespace test;  // the run fixtures and Mode (io/run_fixtures.h)
 
 std::string key_text(const std::string& task, const std::string& method, std::int64_t seed) {
   return task + "/" + method + "/" + std::to_string(seed);

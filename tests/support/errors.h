@@ -5,6 +5,8 @@
 // EXPECT_PRED_FORMAT2(has_substr, text, part), so that tests check messages name the file, key and value.
 #include <exception>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -31,6 +33,16 @@ inline ::testing::AssertionResult has_substr(const char* text_expr, const char* 
   if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << text_expr << " is\n  \"" << text << "\"\nwhich lacks " << part_expr << "\n  \""
                                        << part << "\"";
+}
+
+/// Expects `f` to throw core::Error whose message contains every one of `parts`; `label` starts each failure.
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& parts, const std::string& label = "") {
+  const auto msg = error_text(std::forward<F>(f));
+  for (const auto& part : parts) {
+    EXPECT_NE(msg.find(part), std::string::npos) << label << (label.empty() ? "" : ": ") << "'" << part
+                                                 << "' not in: " << msg;
+  }
 }
 
 }  // namespace lorahub::test

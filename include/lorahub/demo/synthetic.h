@@ -31,6 +31,11 @@ std::vector<std::string> distinct_words(core::Rng& rng, std::size_t count, std::
 std::string train_t5_tokenizer(const std::string& corpus, const std::string& model_prefix, std::int64_t vocab_size,
                                const std::string& log);
 
+/// The architecture of google/flan-t5-{small,base,large} as their config.json gives it (gated-GELU, untied head,
+/// 32128 ids), or "tiny" (d_model 64, 2 + 2 blocks) for quick runs; for random models of that shape. Another name
+/// is a core::Error.
+model::T5Config flan_t5_config(const std::string& size);
+
 /// A library of random PEFT-style modules.
 struct RandomLibrarySpec {
   std::int64_t modules = 4;

@@ -48,6 +48,36 @@ LorahubSpm* finish_load(std::unique_ptr<LorahubSpm> model, const sentencepiece::
   return model.release();
 }
 
+// Runs `body`; an exception becomes the error message and `on_exception` the result.
+template <class R, class F>
+R guarded(char** error, R on_exception, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    set_error(error, e.what());
+  } catch (...) {
+    set_error(error, "unknown exception in sentencepiece");
+  }
+  return on_exception;
+}
+
+int fail_with(char** error, const std::string& message) {
+  set_error(error, message);
+  return 1;
+}
+
+std::string out_of_range(const LorahubSpm* model, int32_t id) {
+  return "id " + std::to_string(id) + " is out of range [0, " + std::to_string(model->processor.GetPieceSize()) + ")";
+}
+
+// Hands `value` to the caller as a malloc'ed, NUL-terminated buffer.
+int string_out(const std::string& value, char** text, size_t* size, char** error) {
+  *text = copy_out(value.data(), value.size());
+  if (*text == nullptr) return fail_with(error, "out of memory");
+  *size = value.size();
+  return 0;
+}
+
 }  // namespace
 
 extern "C" {
@@ -55,7 +85,7 @@ extern "C" {
 int lorahub_spm_abi_version(void) { return LORAHUB_SPM_SHIM_ABI; }
 
 LorahubSpm* lorahub_spm_load_file(const char* path, char** error) {
-  try {
+  return guarded(error, static_cast<LorahubSpm*>(nullptr), [&]() -> LorahubSpm* {
     if (path == nullptr) {
       set_error(error, "null path");
       return nullptr;
@@ -63,139 +93,78 @@ LorahubSpm* lorahub_spm_load_file(const char* path, char** error) {
     auto model = std::make_unique<LorahubSpm>();
     const auto status = model->processor.Load(path);
     return finish_load(std::move(model), status, error);
-  } catch (const std::exception& e) {
-    set_error(error, e.what());
-  } catch (...) {
-    set_error(error, "unknown exception in sentencepiece");
-  }
-  return nullptr;
+  });
 }
 
 LorahubSpm* lorahub_spm_load_bytes(const char* data, size_t size, char** error) {
-  try {
+  return guarded(error, static_cast<LorahubSpm*>(nullptr), [&]() -> LorahubSpm* {
     if (data == nullptr && size > 0) {
       set_error(error, "null data");
       return nullptr;
     }
     auto model = std::make_unique<LorahubSpm>();
-    const auto status = model->processor.LoadFromSerializedProto(
-        absl::string_view(data == nullptr ? "" : data, size));
+    const auto status = model->processor.LoadFromSerializedProto(absl::string_view(data == nullptr ? "" : data, size));
     return finish_load(std::move(model), status, error);
-  } catch (const std::exception& e) {
-    set_error(error, e.what());
-  } catch (...) {
-    set_error(error, "unknown exception in sentencepiece");
-  }
-  return nullptr;
+  });
 }
 
 void lorahub_spm_free(LorahubSpm* model) { delete model; }
 
 void lorahub_spm_free_buffer(void* buffer) { std::free(buffer); }
 
-int lorahub_spm_encode(const LorahubSpm* model, const char* text, size_t size, int32_t** ids,
-                       size_t* count, char** error) {
-  try {
+int lorahub_spm_encode(const LorahubSpm* model, const char* text, size_t size, int32_t** ids, size_t* count,
+                       char** error) {
+  return guarded(error, 1, [&] {
     if (model == nullptr || ids == nullptr || count == nullptr || (text == nullptr && size > 0)) {
-      set_error(error, "null argument to lorahub_spm_encode");
-      return 1;
+      return fail_with(error, "null argument to lorahub_spm_encode");
     }
     *ids = nullptr;
     *count = 0;
     std::vector<int> out;
-    const auto status =
-        model->processor.Encode(absl::string_view(text == nullptr ? "" : text, size), &out);
-    if (!status.ok()) {
-      set_error(error, status.ToString());
-      return 1;
-    }
+    const auto status = model->processor.Encode(absl::string_view(text == nullptr ? "" : text, size), &out);
+    if (!status.ok()) return fail_with(error, status.ToString());
     if (!out.empty()) {
       auto* buffer = static_cast<int32_t*>(std::malloc(out.size() * sizeof(int32_t)));
-      if (buffer == nullptr) {
-        set_error(error, "out of memory");
-        return 1;
-      }
+      if (buffer == nullptr) return fail_with(error, "out of memory");
       for (size_t i = 0; i < out.size(); ++i) buffer[i] = static_cast<int32_t>(out[i]);
       *ids = buffer;
       *count = out.size();
     }
     return 0;
-  } catch (const std::exception& e) {
-    set_error(error, e.what());
-  } catch (...) {
-    set_error(error, "unknown exception in sentencepiece");
-  }
-  return 1;
+  });
 }
 
-int lorahub_spm_decode(const LorahubSpm* model, const int32_t* ids, size_t count, char** text,
-                       size_t* size, char** error) {
-  try {
+int lorahub_spm_decode(const LorahubSpm* model, const int32_t* ids, size_t count, char** text, size_t* size,
+                       char** error) {
+  return guarded(error, 1, [&] {
     if (model == nullptr || text == nullptr || size == nullptr || (ids == nullptr && count > 0)) {
-      set_error(error, "null argument to lorahub_spm_decode");
-      return 1;
+      return fail_with(error, "null argument to lorahub_spm_decode");
     }
     *text = nullptr;
     *size = 0;
     std::vector<int> in(count);
     for (size_t i = 0; i < count; ++i) {
       // sentencepiece 0.1.97 indexes its piece table without a bounds check.
-      if (!in_range(model, ids[i])) {
-        set_error(error, "id " + std::to_string(ids[i]) + " is out of range [0, " +
-                             std::to_string(model->processor.GetPieceSize()) + ")");
-        return 1;
-      }
+      if (!in_range(model, ids[i])) return fail_with(error, out_of_range(model, ids[i]));
       in[i] = ids[i];
     }
     std::string out;
     const auto status = model->processor.Decode(in, &out);
-    if (!status.ok()) {
-      set_error(error, status.ToString());
-      return 1;
-    }
-    *text = copy_out(out.data(), out.size());
-    if (*text == nullptr) {
-      set_error(error, "out of memory");
-      return 1;
-    }
-    *size = out.size();
-    return 0;
-  } catch (const std::exception& e) {
-    set_error(error, e.what());
-  } catch (...) {
-    set_error(error, "unknown exception in sentencepiece");
-  }
-  return 1;
+    if (!status.ok()) return fail_with(error, status.ToString());
+    return string_out(out, text, size, error);
+  });
 }
 
-int lorahub_spm_id_to_piece(const LorahubSpm* model, int32_t id, char** piece, size_t* size,
-                            char** error) {
-  try {
+int lorahub_spm_id_to_piece(const LorahubSpm* model, int32_t id, char** piece, size_t* size, char** error) {
+  return guarded(error, 1, [&] {
     if (model == nullptr || piece == nullptr || size == nullptr) {
-      set_error(error, "null argument to lorahub_spm_id_to_piece");
-      return 1;
+      return fail_with(error, "null argument to lorahub_spm_id_to_piece");
     }
     *piece = nullptr;
     *size = 0;
-    if (!in_range(model, id)) {
-      set_error(error, "id " + std::to_string(id) + " is out of range [0, " +
-                           std::to_string(model->processor.GetPieceSize()) + ")");
-      return 1;
-    }
-    const std::string& out = model->processor.IdToPiece(id);
-    *piece = copy_out(out.data(), out.size());
-    if (*piece == nullptr) {
-      set_error(error, "out of memory");
-      return 1;
-    }
-    *size = out.size();
-    return 0;
-  } catch (const std::exception& e) {
-    set_error(error, e.what());
-  } catch (...) {
-    set_error(error, "unknown exception in sentencepiece");
-  }
-  return 1;
+    if (!in_range(model, id)) return fail_with(error, out_of_range(model, id));
+    return string_out(model->processor.IdToPiece(id), piece, size, error);
+  });
 }
 
 int32_t lorahub_spm_piece_to_id(const LorahubSpm* model, const char* piece, size_t size) {

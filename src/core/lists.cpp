@@ -1,11 +1,11 @@
-#include <algorithm>
-#include <cstdlib>
-#include <sstream>
+#include "lorahub/core/lists.h"
 
-#include "commands.h"
+#include <sstream>
+#include <stdexcept>
+
 #include "lorahub/core/error.h"
 
-namespace lorahub::app {
+namespace lorahub::core {
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -31,7 +31,7 @@ std::vector<T> parse_list(const std::string& text, const std::string& what, cons
       out.push_back(parse(item, &used));
       if (used != item.size()) throw std::invalid_argument(item);
     } catch (const std::exception&) {
-      core::fail(what, ": '", item, "' is not ", kind);
+      fail(what, ": '", item, "' is not ", kind);
     }
   }
   return out;
@@ -48,4 +48,4 @@ std::vector<std::int64_t> parse_ints(const std::string& text, const std::string&
                                   [](const std::string& s, std::size_t* used) { return std::stoll(s, used); });
 }
 
-}  // namespace lorahub::app
+}  // namespace lorahub::core

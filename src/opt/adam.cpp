@@ -19,10 +19,10 @@ std::vector<double> gradient_start(const OptimizerOptions& options, int dim) {
 }
 
 Adam::Adam(const OptimizerOptions& options, int dim)
-    : Optimizer(options, dim), m_(static_cast<std::size_t>(dim), 0.0), v_(static_cast<std::size_t>(dim), 0.0) {
-  if (options.init.empty()) options_.init = gradient_start(options_, dim);
-  w_ = options_.init;
-}
+    : GradientOptimizer(options, dim),
+      w_(options_.init),
+      m_(static_cast<std::size_t>(dim), 0.0),
+      v_(static_cast<std::size_t>(dim), 0.0) {}
 
 std::vector<std::vector<double>> Adam::propose(int /*max_count*/) { return {w_}; }
 

@@ -1,5 +1,4 @@
 #include "opt/lbfgsb.h"
-#include "opt/adam.h"
 
 #include <LBFGSB.h>
 
@@ -42,8 +41,7 @@ struct Replay {
 
 }  // namespace
 
-Lbfgsb::Lbfgsb(const OptimizerOptions& options, int dim) : Optimizer(options, dim) {
-  if (options.init.empty()) options_.init = gradient_start(options_, dim);
+Lbfgsb::Lbfgsb(const OptimizerOptions& options, int dim) : GradientOptimizer(options, dim) {
   advance();
 }
 

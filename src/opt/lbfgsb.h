@@ -1,7 +1,7 @@
 #pragma once
 #include <vector>
 
-#include "lorahub/opt/optimizer.h"
+#include "opt/gradient_optimizer.h"
 
 namespace lorahub::opt {
 
@@ -9,16 +9,14 @@ namespace lorahub::opt {
 /// with the l1 term made smooth exactly by the split w = u - v, u, v >= 0: it minimises
 /// f(u, v) = smooth(u - v) + l1 / dim · Σ (u_i + v_i) over u ∈ [max(lower, 0), max(upper, 0)],
 /// v ∈ [max(-upper, 0), max(-lower, 0)] (at a minimum, u_i v_i = 0, so the sum is Σ|w_i|). Starts at init
-/// (default: gradient_start, in adam.h).
+/// (default: gradient_start).
 /// Every point the solver evaluates, line-search trials included, is one evaluation of the budget. LBFGS++ is
 /// callback-driven, so ask/tell is by replay (as for NLopt): each step reruns the solver over the told history
 /// and stops it at the first new point. It finishes early when the projected gradient vanishes (< 1e-8) or the
 /// line search can make no progress.
-class Lbfgsb : public Optimizer {
+class Lbfgsb : public GradientOptimizer {
  public:
   Lbfgsb(const OptimizerOptions& options, int dim);
-  bool uses_gradient() const override { return true; }
-  std::vector<double> to_w(const std::vector<double>& x) const override { return x; }
 
  protected:
   std::vector<std::vector<double>> propose(int max_count) override;

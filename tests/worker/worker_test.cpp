@@ -288,13 +288,7 @@ TEST_F(HubToy, HubIdsFromTheCacheGiveTheSameRunAsFolders) {
   list.close();
   auto learn = [&](job::JobConfig c) {
     c.resolve_sources();
-    auto runs = job::expand_job(c, job::library_module_names(c.library.path));
-    auto engine = worker::Engine::load(c, torch::kCPU);
-    worker::Worker handler(engine, runs, c);
-    std::vector<lorahub::io::RunRecord> written;
-    lorahub::search::JobDriver driver(runs, c, [&](const lorahub::io::RunRecord& r) { written.push_back(r); });
-    lorahub::distributed::run_serial(driver, [&](const lorahub::core::WorkItem& i) { return handler.handle(i); });
-    return written.at(0);
+    return run_one(c);
   };
   auto by_path = learn(config("unused.h5"));
   auto c = config("unused.h5");

@@ -2,7 +2,6 @@
 // Each prints Markdown on stdout (a header naming the command, machine, load average and thread settings, then
 // tables) and its progress on stderr. Every ratio is against a baseline measured in the same run; figures of the
 // Python reference are quoted constants, labelled as such.
-#include <cstdio>
 #include <exception>
 
 #include <CLI/CLI.hpp>
@@ -30,11 +29,8 @@ int main(int argc, char** argv) {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
-  } catch (const runner::ReportedElsewhere&) {
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "lorahub-bench: error: %s\n", e.what());
-    return 1;
+    return runner::exit_on_error(e, "lorahub-bench", /*first_line_only=*/false);  // logs' tails
   }
   return 0;
 }

@@ -1,11 +1,9 @@
 // lorahub: LoraHub (dynamic LoRA composition) for Flan-T5, from one example to thousands of runs on MPI.
-#include <cstdio>
 #include <exception>
 
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
-#include "lorahub/core/error.h"
 #include "lorahub/core/log.h"
 #include "lorahub/core/version.h"
 #include "lorahub/runner/runner.h"
@@ -35,15 +33,8 @@ int main(int argc, char** argv) {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
-  } catch (const runner::ReportedElsewhere&) {
-    return 1;
   } catch (const std::exception& e) {
-    std::string msg = e.what();
-    // libtorch appends a C++ backtrace to its messages; the first line says what went wrong.
-    auto nl = msg.find('\n');
-    if (nl != std::string::npos) msg = msg.substr(0, nl);
-    std::fprintf(stderr, "lorahub: error: %s\n", msg.c_str());
-    return 1;
+    return runner::exit_on_error(e, "lorahub");
   }
   return 0;
 }

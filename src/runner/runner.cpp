@@ -1,6 +1,7 @@
 #include "lorahub/runner/runner.h"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -201,6 +202,15 @@ JobOutcome run_job(job::JobConfig config, const RunnerOptions& options, const Wo
   if (comm.is_root()) core::log_info(outcome.stats.summary());
   if (driver) outcome.evaluations = driver->evaluations();
   return outcome;
+}
+
+int exit_on_error(const std::exception& e, const char* program, bool first_line_only) {
+  if (dynamic_cast<const ReportedElsewhere*>(&e) != nullptr) return 1;
+  std::string msg = e.what();
+  const auto nl = msg.find('\n');
+  if (first_line_only && nl != std::string::npos) msg.resize(nl);
+  std::fprintf(stderr, "%s: error: %s\n", program, msg.c_str());
+  return 1;
 }
 
 }  // namespace lorahub::runner

@@ -59,4 +59,9 @@ struct ReportedElsewhere : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// What a program's main() returns for the exception that ends it: 1, after "<program>: error: <message>" on
+/// stderr (nothing for ReportedElsewhere). With `first_line_only`, the message's first line: libtorch appends a
+/// C++ backtrace to its own.
+int exit_on_error(const std::exception& e, const char* program, bool first_line_only = true);
+
 }  // namespace lorahub::runner

@@ -3,7 +3,7 @@
 # every test under them. Fails when a test fails, and also when any process wrote a sanitizer report: the
 # end-to-end tests start `lorahub` runs that are meant to fail, whose exit status alone would hide a report.
 #   scripts/sanitize.sh [extra ctest arguments, e.g. -LE bbh]
-# The instrumented build takes about 40 minutes on 2 cores (the libtorch translation units), the tests about 7.
+# The instrumented build takes about 40 minutes on 2 cores (the libtorch translation units), the tests about 11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${LORAHUB_SANITIZE_BUILD:-build-asan}

@@ -103,13 +103,21 @@ torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
     total += rows;
     uniform = uniform && rows == lr.segment_rows.front();
   }
-  if (uniform && batch % segments == 0) {
+  // [B, L, in]: the segments cover the batch rows exactly. [T, in], the packed encoder's real tokens: every
+  // candidate's copy of the batch has the same tokens, so equal segments take equal shares of the rows.
+  if (x.dim() == 2) {
+    if (!uniform || batch % segments != 0) {
+      fail("low-rank addition: ", batch, " packed rows do not split into ", segments, " equal segments");
+    }
+  } else if (total != batch) {
+    fail("low-rank addition: segments cover ", total, " rows, batch has ", batch);
+  }
+  if (uniform) {
     // One batched GEMM pair for all segments: [S, rows·L, in] × [S, in, r] × [S, r, out].
     auto xs = xin.reshape({segments, -1, in_features_});
     auto t = torch::bmm(torch::bmm(xs, lr.a.transpose(1, 2)), lr.b.transpose(1, 2)) * lr.scale;
     return y + t.view(y.sizes());
   }
-  if (total != batch) fail("low-rank addition: segments cover ", total, " rows, batch has ", batch);
   std::vector<torch::Tensor> parts;
   parts.reserve(static_cast<std::size_t>(segments));
   std::int64_t offset = 0;

@@ -7,6 +7,7 @@
 #include "lorahub/core/error.h"
 #include "lorahub/model/checkpoint.h"
 #include "lorahub/model/t5.h"
+#include "support/errors.h"
 #include "support/f32_tolerance.h"
 
 #include <nlohmann/json.hpp>
@@ -214,6 +215,34 @@ TEST(T5Units, RmsNormAndActivations) {
   const double gelu_tol = lt::f32_tolerance(gelu_out, 1, 8);
   EXPECT_TRUE(within(lm::gelu_new(x), gelu_out, gelu_tol, "gelu_new"));
   EXPECT_FALSE(within(lm::gelu_new(x), units.at("act_gelu"), gelu_tol, "gelu_new is not erf gelu"));
+}
+
+// Candidate segments of a low-rank addition: batch rows of a [B, L, in] input must add up exactly; the packed
+// encoder's [T, in] rows are split into equal shares.
+TEST(T5Units, LowRankSegmentsMatchTheirLayoutOrFailClearly) {
+  torch::manual_seed(3);
+  lm::Projection p(4, 3);
+  lm::LowRankAddition add;
+  add.a = torch::randn({2, 1, 4});
+  add.b = torch::randn({2, 3, 1});
+  add.scale = 0.5;
+  add.segment_rows = {2, 2};
+  p->set_low_rank(add);
+  torch::NoGradGuard g;
+  auto expect_segments = [&](const torch::Tensor& x, std::int64_t rows_per_segment) {
+    const auto y = p(x);
+    for (std::int64_t s = 0; s < 2; ++s) {
+      const auto xs = x.narrow(0, s * rows_per_segment, rows_per_segment);
+      const auto want = at::linear(xs, p->weight) + at::linear(at::linear(xs, add.a[s]), add.b[s]) * add.scale;
+      EXPECT_TRUE(torch::allclose(y.narrow(0, s * rows_per_segment, rows_per_segment), want, 1e-5, 1e-6)) << s;
+    }
+  };
+  expect_segments(torch::randn({4, 5, 4}), 2);  // batch-major: 2 rows each
+  expect_segments(torch::randn({10, 4}), 5);    // packed: 5 of the 10 rows each
+  EXPECT_PRED_FORMAT2(lt::has_substr, lt::error_text([&] { p(torch::randn({6, 5, 4})); }),
+                      "segments cover 4 rows, batch has 6");
+  EXPECT_PRED_FORMAT2(lt::has_substr, lt::error_text([&] { p(torch::randn({9, 4})); }),
+                      "9 packed rows do not split into 2 equal segments");
 }
 
 TEST(T5Config, DerivesActivationAndRejectsUnsupported) {

@@ -18,8 +18,8 @@ struct LowRankAddition {
   torch::Tensor a;                          ///< [S, r, in]
   torch::Tensor b;                          ///< [S, out, r]
   double scale = 1.0;                       ///< lora_alpha / r
-  /// Batch rows per segment (sum = batch); empty: one segment, all rows. Equal sizes mean equal shares of the
-  /// leading dimension, which lets the packed encoder (tokens as rows) use the same segments.
+  /// Batch rows per segment (sum = batch); empty: one segment, all rows. On packed rows ([T, in], the encoder's
+  /// real tokens) equal sizes mean equal shares of T, which lets the packed encoder use the same segments.
   std::vector<std::int64_t> segment_rows;
   double dropout = 0.0;                     ///< dropout on the path's input, training mode only (PEFT's lora_dropout)
 };

@@ -127,9 +127,7 @@ std::string started_line() {
 static std::string vector_isa() {
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("avx512bf16")) return "AVX512-BF16";
-  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-    return "AVX-512, no BF16";
-  }
+  if (model::cpu_has_fast_bf16()) return "AVX-512, no BF16";
   if (__builtin_cpu_supports("avx2")) return "AVX2, no AVX-512: bf16 matmuls have no fast path";
   return "no AVX2";
 #else
@@ -155,9 +153,7 @@ void print_footer() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Model shapes and analytic FLOPs.
-
-/// The shapes of google/flan-t5-{small,base,large} (config.json alone); "tiny" is a toy for the solver.
+// The GEMM baseline, random inputs and runtime options.
 
 /// Best FLOP/s of torch::matmul on [rows, k] × [k, n] (the model's x Wᵀ layout) in `dtype` with the current
 /// threads over `reps` timed calls: the rate this machine can reach, so the best call (least disturbed) counts.
@@ -189,8 +185,6 @@ model::RuntimeOptions runtime(const std::string& dtype) {
 // ------------------------------------------------------------------------------------------------
 // Child processes: the load-RSS probe and the MPI launches of `bench solver`.
 
-
-/// Runs `args` (args[0] a path or a name on PATH) with stdout and stderr appended to `log`.
 std::string tail_of(const std::string& path, std::size_t chars) {
   std::ifstream in(path);
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -77,7 +77,7 @@ std::vector<RssRow> measure_load_rss(const std::string& size, const std::vector<
     auto child = spawn_and_wait({self_exe(), "--threads", "1", "load-rss", "--model", model_dir.string(),
                                  "--dtype", dtype, "--out", out},
                                 log);
-    if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0) {
+    if (!child.ok()) {
       fail("bench engine: the load probe failed (", dtype, "): ", tail_of(log, 2000));
     }
     std::ifstream in(out);

@@ -10,8 +10,6 @@
 #include <sstream>
 #include <thread>
 
-#include <sys/wait.h>
-
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -92,7 +90,7 @@ std::map<std::string, EvalRow> glibc_malloc_sweep(const LearnBenchArgs& a) {
   ::setenv("LORAHUB_GLIBC_MALLOC", "1", 1);
   const auto exit = spawn_and_wait(args, log);
   ::unsetenv("LORAHUB_GLIBC_MALLOC");
-  if (!WIFEXITED(exit.status) || WEXITSTATUS(exit.status) != 0) {
+  if (!exit.ok()) {
     fail("bench learn: the glibc-malloc child failed; its output ends:\n", tail_of(log, 2000));
   }
   std::ifstream in(json_path);

@@ -300,7 +300,7 @@ void run_solver_bench(const SolverBenchArgs& a, int threads_arg) {
     for (const auto& o : a.overrides) args.insert(args.end(), {"--set", o});
     core::log_info(cat("bench solver: ", n, " rank(s); log ", log));
     auto child = spawn_and_wait(args, log);
-    if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0 || !fs::exists(json)) {
+    if (!child.ok() || !fs::exists(json)) {
       fail("bench solver: the ", n, "-rank launch failed; the end of ", log, ":\n", tail_of(log, 3000));
     }
     std::ifstream in(json);

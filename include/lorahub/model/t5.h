@@ -17,6 +17,9 @@ namespace lorahub::model {
 enum class ComputeDType { kF32, kBF16 };
 ComputeDType parse_compute_dtype(const std::string& name);  ///< "f32" | "bf16"
 std::string to_string(ComputeDType dtype);
+/// Whether libtorch 1.13 has a fast CPU bfloat16 matmul here: oneDNN, used only where ATen finds AVX-512 BW, VL
+/// and DQ; elsewhere bf16 matmuls run a scalar reference loop (~40x slower than f32). True off x86.
+bool cpu_has_fast_bf16();
 
 /// Where and how to run a model.
 struct RuntimeOptions {

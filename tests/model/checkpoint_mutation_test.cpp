@@ -57,25 +57,31 @@ void load_variant(const std::string& path, Stats& stats, const std::string& labe
   }
 }
 
+// Every byte in [0, flip_end) at steps of `flip_stride`, set to each of `values` it does not already hold, then
+// every prefix at steps of `cut_stride`: each variant written to `path` and loaded.
+void flips_and_truncations(const std::string& original, const std::string& path, std::size_t flip_end,
+                           std::size_t flip_stride, const std::string& values, std::size_t cut_stride, Stats& stats) {
+  for (std::size_t pos = 0; pos < flip_end; pos += flip_stride) {
+    for (char v : values) {
+      if (original[pos] == v) continue;
+      std::string m = original;
+      m[pos] = v;
+      write_bytes(path, m);
+      load_variant(path, stats, "byte " + std::to_string(pos));
+    }
+  }
+  for (std::size_t len = 0; len < original.size(); len += cut_stride) {
+    write_bytes(path, original.substr(0, len));
+    load_variant(path, stats, "truncated to " + std::to_string(len));
+  }
+}
+
 TEST(CheckpointMutation, CorruptedBinZipsLoadOrThrowError) {
   TempDir tmp(/*in_memory=*/true);
   const std::string path = tmp.file("variant.bin");
   const std::string original = read_bytes(fixture("lora_0_bin/adapter_model.bin"));
   Stats stats;
-  static const unsigned char kValues[] = {0x00, 0xff, 0x80};
-  for (std::size_t pos = 0; pos < original.size(); pos += 7) {
-    for (unsigned char v : kValues) {
-      if (static_cast<unsigned char>(original[pos]) == v) continue;
-      std::string m = original;
-      m[pos] = static_cast<char>(v);
-      write_bytes(path, m);
-      load_variant(path, stats, "byte " + std::to_string(pos));
-    }
-  }
-  for (std::size_t len = 0; len < original.size(); len += 11) {
-    write_bytes(path, original.substr(0, len));
-    load_variant(path, stats, "truncated to " + std::to_string(len));
-  }
+  flips_and_truncations(original, path, original.size(), 7, std::string("\x00\xff\x80", 3), 11, stats);
   const int total = stats.accepted + stats.rejected;
   std::printf("[ mutation ] %d zip variants: %d rejected with Error, %d loaded\n", total, stats.rejected,
               stats.accepted);
@@ -170,19 +176,8 @@ TEST(CheckpointMutation, CorruptedSafetensorsThroughTheLoader) {
   uint64_t n = 0;
   std::memcpy(&n, original.data(), 8);
   Stats stats;
-  for (std::size_t pos = 0; pos < 8 + n; pos += 3) {
-    for (char v : {'\0', '9', '"', ']'}) {
-      if (original[pos] == v) continue;
-      std::string m = original;
-      m[pos] = v;
-      write_bytes(path, m);
-      load_variant(path, stats, "byte " + std::to_string(pos));
-    }
-  }
-  for (std::size_t len = 0; len < original.size(); len += 13) {
-    write_bytes(path, original.substr(0, len));
-    load_variant(path, stats, "truncated to " + std::to_string(len));
-  }
+  // The header only ('\0', a digit, a quote, a bracket: JSON that breaks or shifts), then truncations.
+  flips_and_truncations(original, path, 8 + n, 3, std::string("\0" "9\"]", 4), 13, stats);
   const int total = stats.accepted + stats.rejected;
   std::printf("[ mutation ] %d safetensors variants: %d rejected with Error, %d loaded\n", total, stats.rejected,
               stats.accepted);
